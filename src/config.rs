@@ -1,0 +1,87 @@
+//! Configuration, read from the environment once at start-up, validated, and passed to
+//! whatever needs it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    /// Where people reach this instance; private links are built on it. No trailing slash.
+    pub base_url: String,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub mail_dir: PathBuf,
+    /// How often the server sweeps deadlines.
+    pub sweep_interval_secs: u64,
+    /// How often the outbox is polled when nothing wakes the worker.
+    pub outbox_poll_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let bind_text = var("REDRESS_BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let bind = bind_text.parse().map_err(|e| ConfigError::Invalid {
+            name: "REDRESS_BIND",
+            reason: format!("{bind_text:?} is not an address and port ({e})"),
+        })?;
+        let base_url = var("REDRESS_BASE_URL").unwrap_or_else(|| format!("http://{bind_text}"));
+        let config = Config {
+            database_url: var("DATABASE_URL").unwrap_or_else(|| "redress.db".into()),
+            bind,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            smtp_url: var("SMTP_URL"),
+            mail_from: var("REDRESS_MAIL_FROM").unwrap_or_else(|| "Redress <redress@localhost>".into()),
+            mail_dir: var("REDRESS_MAIL_DIR").unwrap_or_else(|| "mail".into()).into(),
+            sweep_interval_secs: parse_secs("REDRESS_SWEEP_SECS", 60)?,
+            outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "REDRESS_BASE_URL",
+                reason: format!("{:?} must start with http:// or https://", self.base_url),
+            });
+        }
+        if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
+            return Err(ConfigError::Invalid {
+                name: "REDRESS_MAIL_FROM",
+                reason: format!("{:?} is not a mailbox ({e})", self.mail_from),
+            });
+        }
+        if let Some(url) = &self.smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(ConfigError::Invalid {
+                    name: "SMTP_URL",
+                    reason: "must start with smtp:// or smtps://".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number of seconds") }),
+        },
+    }
+}

@@ -1,0 +1,162 @@
+//! The database: one connection type over every supported backend, the pool, migrations and
+//! the transaction helper every state change goes through.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Every backend Redress can speak to. Queries are written once against this enum; code that
+/// must differ per backend lives in this module only.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("DATABASE_URL {0:?} uses a scheme Redress does not know; use a file path or sqlite://PATH")]
+    UnknownScheme(String),
+    #[error("PostgreSQL is not supported yet by this version of Redress; use a SQLite file")]
+    PostgresNotYet,
+    #[error("could not open the database: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("could not open the database: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("could not migrate the database: {0}")]
+    Migration(String),
+}
+
+/// Which backend a URL names. Chosen from the scheme alone: an unknown scheme is an error,
+/// never a SQLite file that happens to carry the URL as its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, DbSetupError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            return Ok(Backend::Sqlite(path.to_string()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_string()));
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            return Err(DbSetupError::UnknownScheme(format!("{scheme}://")));
+        }
+        if url.is_empty() {
+            return Err(DbSetupError::UnknownScheme(String::new()));
+        }
+        Ok(Backend::Sqlite(url.to_string()))
+    }
+}
+
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens the pool and brings the schema up to date.
+pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
+    let backend = Backend::from_url(url)?;
+    let path = match backend {
+        Backend::Sqlite(path) => path,
+        Backend::Postgres(_) => return Err(DbSetupError::PostgresNotYet),
+    };
+    let manager = ConnectionManager::<DbConnection>::new(format!("sqlite://{path}"));
+    let pool = Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build(manager)?;
+    let mut conn = pool.get()?;
+    run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+pub fn run_migrations(conn: &mut DbConnection) -> Result<(), DbSetupError> {
+    let result = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConnection::Pg(_) => return Err(DbSetupError::PostgresNotYet),
+    };
+    result.map_err(|e| DbSetupError::Migration(e.to_string()))
+}
+
+/// Runs `f` in one transaction that holds the write lock from its first statement. On SQLite
+/// a deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting;
+/// `BEGIN IMMEDIATE` makes it queue behind other writers instead.
+pub fn write_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            DbConnection::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            DbConnection::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Database time: UTC, naive, to the microsecond (PostgreSQL keeps no more, so values compare
+/// equal after a round trip on either backend).
+pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {
+    t.trunc_subsecs(6).naive_utc()
+}
+
+pub fn from_db_time(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Runs blocking database work off the async workers, with a pooled connection that never
+/// crosses an `.await`.
+pub async fn run<T, F>(pool: &DbPool, f: F) -> crate::error::AppResult<T>
+where
+    F: FnOnce(&mut DbConnection) -> crate::error::AppResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}

@@ -1,0 +1,162 @@
+// Written by hand to match migrations/sqlite: only portable types, so the same
+// schema serves every variant of the connection enum.
+
+diesel::table! {
+    organisations (id) {
+        id -> Text,
+        slug -> Text,
+        name -> Text,
+        reference_prefix -> Text,
+        timezone -> Text,
+        secretary_email -> Text,
+        appeal_window_days -> Integer,
+        response_days -> Integer,
+        escalation_window_days -> Integer,
+        committee_target_days -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        name -> Text,
+        password_hash -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> Text,
+        user_id -> Text,
+        organisation_id -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        organisation_id -> Text,
+        token_hash -> Text,
+        label -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    policy_rules (id) {
+        id -> Text,
+        organisation_id -> Text,
+        code -> Text,
+        title -> Text,
+        summary -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        organisation_id -> Text,
+        reference -> Text,
+        ref_year -> Integer,
+        ref_number -> Integer,
+        kind -> Text,
+        state -> Text,
+        overdue -> Bool,
+        due_at -> Nullable<Timestamp>,
+        due_kind -> Nullable<Text>,
+        platform -> Text,
+        content_url -> Text,
+        content_text -> Text,
+        author_name -> Nullable<Text>,
+        author_email -> Nullable<Text>,
+        explanation -> Text,
+        cited_rules -> Text,
+        notice_method -> Nullable<Text>,
+        reporter_name -> Nullable<Text>,
+        reporter_email -> Nullable<Text>,
+        recorded_by -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_tokens (id) {
+        id -> Text,
+        case_id -> Text,
+        party -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_events (id) {
+        id -> Text,
+        case_id -> Text,
+        seq -> Integer,
+        kind -> Text,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        actor_kind -> Text,
+        actor_user_id -> Nullable<Text>,
+        actor_role -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        organisation_id -> Text,
+        case_id -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+        template -> Text,
+        recipient_kind -> Text,
+        to_address -> Text,
+        subject -> Text,
+        body_text -> Text,
+        status -> Text,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(memberships -> organisations (organisation_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(policy_rules -> organisations (organisation_id));
+diesel::joinable!(cases -> organisations (organisation_id));
+diesel::joinable!(case_tokens -> cases (case_id));
+diesel::joinable!(case_events -> cases (case_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    organisations,
+    users,
+    memberships,
+    api_tokens,
+    policy_rules,
+    cases,
+    case_tokens,
+    case_events,
+    outbox,
+);

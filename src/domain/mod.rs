@@ -1,0 +1,551 @@
+//! The workflow of a case, as pure functions: no I/O, no clock of its own. A service loads a
+//! case, asks `transition` what an action does to it, and applies the answer in one database
+//! transaction.
+
+pub mod deadline;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use deadline::{DayCount, Schedule};
+
+/// Declares a text-backed enumeration: the words are the API's vocabulary and the values
+/// stored in the database (guarded there by CHECK constraints).
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// The two kinds of case, which share one spine.
+    CaseKind { Removal => "removal", Complaint => "complaint" }
+);
+
+text_enum!(
+    CaseState {
+        NoticeSent => "notice_sent",
+        AppealLodged => "appeal_lodged",
+        Reinstated => "reinstated",
+        AppealRejected => "appeal_rejected",
+        ClosedNoAppeal => "closed_no_appeal",
+        ComplaintReceived => "complaint_received",
+        ContentRemoved => "content_removed",
+        NoAction => "no_action",
+        Escalated => "escalated",
+        Decided => "decided",
+        Withdrawn => "withdrawn",
+        Closed => "closed",
+    }
+);
+
+text_enum!(
+    /// What the running deadline of a case is for.
+    DueKind {
+        AppealWindow => "appeal_window",
+        Response => "response",
+        EscalationWindow => "escalation_window",
+        CommitteeTarget => "committee_target",
+    }
+);
+
+text_enum!(
+    /// A staff member's role within one organisation.
+    Role { Admin => "admin", Moderator => "moderator", Secretary => "secretary", Committee => "committee" }
+);
+
+text_enum!(
+    /// What a response or a decision concludes. `reinstate`/`uphold` answer an appeal against a
+    /// removal; `remove`/`no_action` answer a complaint.
+    Outcome { Reinstate => "reinstate", Uphold => "uphold", Remove => "remove", NoAction => "no_action" }
+);
+
+text_enum!(
+    EventKind {
+        RemovalRecorded => "removal_recorded",
+        ComplaintReceived => "complaint_received",
+        AppealLodged => "appeal_lodged",
+        ResponseGiven => "response_given",
+        MarkedOverdue => "marked_overdue",
+        Escalated => "escalated",
+        DecisionRecorded => "decision_recorded",
+        Withdrawn => "withdrawn",
+        WindowExpired => "window_expired",
+    }
+);
+
+text_enum!(
+    /// Every email Redress sends; each names a template folder in `emails/`.
+    EmailTemplate {
+        RemovalNotice => "removal_notice",
+        AppealReceived => "appeal_received",
+        NewAppeal => "new_appeal",
+        ComplaintReceived => "complaint_received",
+        NewComplaint => "new_complaint",
+        Response => "response",
+        OverdueSecretary => "overdue_secretary",
+        OverdueParty => "overdue_party",
+        CommitteeOverdue => "committee_overdue",
+        EscalationReceived => "escalation_received",
+        EscalationAck => "escalation_ack",
+        Decision => "decision",
+        DecisionStaff => "decision_staff",
+        Withdrawn => "withdrawn",
+        WithdrawnStaff => "withdrawn_staff",
+    }
+);
+
+text_enum!(
+    /// Who an email is addressed to, in workflow terms; the service turns it into addresses.
+    Recipient { Poster => "poster", Reporter => "reporter", Secretary => "secretary", Moderators => "moderator" }
+);
+
+impl CaseState {
+    /// A final state: the case is closed and can no longer change.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CaseState::Reinstated
+                | CaseState::ClosedNoAppeal
+                | CaseState::Decided
+                | CaseState::Withdrawn
+                | CaseState::Closed
+        )
+    }
+
+    pub fn kinds(self) -> &'static [CaseKind] {
+        use CaseState::*;
+        match self {
+            NoticeSent | AppealLodged | Reinstated | AppealRejected | ClosedNoAppeal => {
+                &[CaseKind::Removal]
+            }
+            ComplaintReceived | ContentRemoved | NoAction => &[CaseKind::Complaint],
+            Escalated | Decided | Withdrawn | Closed => &[CaseKind::Removal, CaseKind::Complaint],
+        }
+    }
+
+    /// The state in plain words, for the poster, the reporter and the staff alike.
+    pub fn describe(self) -> &'static str {
+        use CaseState::*;
+        match self {
+            NoticeSent => "Removed; the author may appeal",
+            AppealLodged => "Appeal lodged; awaiting the moderators' response",
+            Reinstated => "Appeal accepted; the post is to be reinstated",
+            AppealRejected => "Appeal rejected; may be taken to the executive committee",
+            ClosedNoAppeal => "Closed; no appeal was made in time",
+            ComplaintReceived => "Complaint received; awaiting the moderators' response",
+            ContentRemoved => "The content was removed",
+            NoAction => "No action was taken",
+            Escalated => "With the executive committee",
+            Decided => "Decided by the executive committee (final)",
+            Withdrawn => "Withdrawn",
+            Closed => "Closed",
+        }
+    }
+}
+
+impl Outcome {
+    /// Whether this outcome answers a case of `kind`.
+    pub fn fits(self, kind: CaseKind) -> bool {
+        match kind {
+            CaseKind::Removal => matches!(self, Outcome::Reinstate | Outcome::Uphold),
+            CaseKind::Complaint => matches!(self, Outcome::Remove | Outcome::NoAction),
+        }
+    }
+
+    pub fn words_for(kind: CaseKind) -> &'static str {
+        match kind {
+            CaseKind::Removal => "reinstate or uphold",
+            CaseKind::Complaint => "remove or no_action",
+        }
+    }
+}
+
+/// Who is acting on a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The author of removed content, through their private link.
+    Poster,
+    /// The person who reported content, through their private link.
+    Reporter,
+    Staff(Role),
+    /// The deadline sweep.
+    System,
+}
+
+impl Actor {
+    pub const ALL: [Actor; 7] = [
+        Actor::Poster,
+        Actor::Reporter,
+        Actor::Staff(Role::Admin),
+        Actor::Staff(Role::Moderator),
+        Actor::Staff(Role::Secretary),
+        Actor::Staff(Role::Committee),
+        Actor::System,
+    ];
+
+    pub fn kind_str(self) -> &'static str {
+        match self {
+            Actor::Poster => "poster",
+            Actor::Reporter => "reporter",
+            Actor::Staff(_) => "staff",
+            Actor::System => "system",
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Actor::Staff(role) => role.as_str().to_string(),
+            other => other.kind_str().to_string(),
+        }
+    }
+
+    /// The member of the public who is a party to a case of `kind`.
+    pub fn party(kind: CaseKind) -> Actor {
+        match kind {
+            CaseKind::Removal => Actor::Poster,
+            CaseKind::Complaint => Actor::Reporter,
+        }
+    }
+}
+
+/// What someone asks to do to a case. The words they write travel beside it: the workflow only
+/// decides whether the step is allowed and what follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    LodgeAppeal,
+    Respond(Outcome),
+    Escalate,
+    Decide(Outcome),
+    Withdraw,
+    /// The sweep found the running deadline passed.
+    DeadlinePassed,
+}
+
+impl Action {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::LodgeAppeal => "lodge an appeal",
+            Action::Respond(_) => "respond",
+            Action::Escalate => "escalate to the executive committee",
+            Action::Decide(_) => "record the committee's decision",
+            Action::Withdraw => "withdraw",
+            Action::DeadlinePassed => "act on a passed deadline",
+        }
+    }
+
+    /// Whether `actor` may ask for this action on a case of `kind` at all, in any state.
+    pub fn permitted(self, kind: CaseKind, actor: Actor) -> bool {
+        match self {
+            Action::LodgeAppeal => kind == CaseKind::Removal && actor == Actor::Poster,
+            Action::Escalate | Action::Withdraw => actor == Actor::party(kind),
+            Action::Respond(_) => actor == Actor::Staff(Role::Moderator),
+            Action::Decide(_) => {
+                matches!(actor, Actor::Staff(Role::Committee) | Actor::Staff(Role::Secretary))
+            }
+            Action::DeadlinePassed => actor == Actor::System,
+        }
+    }
+}
+
+/// A running deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Deadline {
+    pub kind: DueKind,
+    pub at: DateTime<Utc>,
+}
+
+/// What the workflow needs to know of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseStatus {
+    pub kind: CaseKind,
+    pub state: CaseState,
+    pub overdue: bool,
+    pub due: Option<Deadline>,
+}
+
+/// One email a step causes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailOrder {
+    pub template: EmailTemplate,
+    pub to: Recipient,
+}
+
+/// What an allowed step does: the new status, the event to record and the emails to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: Option<CaseState>,
+    pub to: CaseStatus,
+    pub event: EventKind,
+    pub outcome: Option<Outcome>,
+    pub emails: Vec<EmailOrder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("this case is {} and can no longer change", .state.describe().to_lowercase())]
+    Final { state: CaseState },
+    #[error("a {} may not {} on a {kind} case", .actor.describe(), .action.describe())]
+    NotPermitted { actor: Actor, action: Action, kind: CaseKind },
+    #[error("cannot {} while the case is {state}", .action.describe())]
+    WrongState { action: Action, state: CaseState },
+    #[error("the outcome {outcome} does not answer a {kind} case; use {}", Outcome::words_for(*.kind))]
+    WrongOutcome { outcome: Outcome, kind: CaseKind },
+    #[error("the moderators' response is not yet overdue; escalation opens after {}", .due.to_rfc3339())]
+    NotYetOverdue { due: DateTime<Utc> },
+    #[error("the time allowed for this step ran out at {}", .due.to_rfc3339())]
+    WindowClosed { due: DateTime<Utc> },
+    #[error("no deadline of this case has passed")]
+    NotDue,
+    #[error("a {} may not open a {kind} case", .actor.describe())]
+    MayNotOpen { actor: Actor, kind: CaseKind },
+}
+
+fn order(template: EmailTemplate, to: Recipient) -> EmailOrder {
+    EmailOrder { template, to }
+}
+
+fn party_recipient(kind: CaseKind) -> Recipient {
+    match kind {
+        CaseKind::Removal => Recipient::Poster,
+        CaseKind::Complaint => Recipient::Reporter,
+    }
+}
+
+/// Who may open a case of `kind`: a moderator records a removal; a complaint comes from the
+/// public form.
+pub fn may_open(kind: CaseKind, actor: Actor) -> bool {
+    match kind {
+        CaseKind::Removal => actor == Actor::Staff(Role::Moderator),
+        CaseKind::Complaint => actor == Actor::Reporter,
+    }
+}
+
+/// The first status of a new case: a removal starts with the notice sent and the appeal window
+/// running; a complaint with the moderators' response clock running.
+pub fn open(
+    kind: CaseKind,
+    actor: Actor,
+    now: DateTime<Utc>,
+    schedule: &Schedule,
+) -> Result<Transition, WorkflowError> {
+    if !may_open(kind, actor) {
+        return Err(WorkflowError::MayNotOpen { actor, kind });
+    }
+    let (state, due_kind, event, emails) = match kind {
+        CaseKind::Removal => (
+            CaseState::NoticeSent,
+            DueKind::AppealWindow,
+            EventKind::RemovalRecorded,
+            vec![order(EmailTemplate::RemovalNotice, Recipient::Poster)],
+        ),
+        CaseKind::Complaint => (
+            CaseState::ComplaintReceived,
+            DueKind::Response,
+            EventKind::ComplaintReceived,
+            vec![
+                order(EmailTemplate::ComplaintReceived, Recipient::Reporter),
+                order(EmailTemplate::NewComplaint, Recipient::Moderators),
+            ],
+        ),
+    };
+    Ok(Transition {
+        from: None,
+        to: CaseStatus {
+            kind,
+            state,
+            overdue: false,
+            due: Some(Deadline { kind: due_kind, at: schedule.deadline(due_kind, now) }),
+        },
+        event,
+        outcome: None,
+        emails,
+    })
+}
+
+/// What `action` by `actor` at `now` does to a case, or why it is refused.
+pub fn transition(
+    case: &CaseStatus,
+    action: Action,
+    actor: Actor,
+    now: DateTime<Utc>,
+    schedule: &Schedule,
+) -> Result<Transition, WorkflowError> {
+    use CaseState as S;
+    let kind = case.kind;
+    if case.state.is_final() {
+        return Err(WorkflowError::Final { state: case.state });
+    }
+    if !action.permitted(kind, actor) {
+        return Err(WorkflowError::NotPermitted { actor, action, kind });
+    }
+    if let Action::Respond(outcome) | Action::Decide(outcome) = action {
+        if !outcome.fits(kind) {
+            return Err(WorkflowError::WrongOutcome { outcome, kind });
+        }
+    }
+    let wrong_state = || WorkflowError::WrongState { action, state: case.state };
+    let passed = case.due.is_some_and(|d| now > d.at);
+    let running = |kind: DueKind| Some(Deadline { kind, at: schedule.deadline(kind, now) });
+    let party = party_recipient(kind);
+    let step = |to: CaseState, due: Option<Deadline>, event: EventKind, emails: Vec<EmailOrder>| {
+        Transition {
+            from: Some(case.state),
+            to: CaseStatus { kind, state: to, overdue: false, due },
+            event,
+            outcome: match action {
+                Action::Respond(o) | Action::Decide(o) => Some(o),
+                _ => None,
+            },
+            emails,
+        }
+    };
+
+    match action {
+        Action::LodgeAppeal => {
+            if case.state != S::NoticeSent {
+                return Err(wrong_state());
+            }
+            if let (true, Some(due)) = (passed, case.due) {
+                return Err(WorkflowError::WindowClosed { due: due.at });
+            }
+            Ok(step(
+                S::AppealLodged,
+                running(DueKind::Response),
+                EventKind::AppealLodged,
+                vec![
+                    order(EmailTemplate::AppealReceived, Recipient::Poster),
+                    order(EmailTemplate::NewAppeal, Recipient::Moderators),
+                ],
+            ))
+        }
+        Action::Respond(outcome) => {
+            if !matches!(case.state, S::AppealLodged | S::ComplaintReceived) {
+                return Err(wrong_state());
+            }
+            // A late answer is still an answer: the moderators may respond after the deadline
+            // as long as nobody has escalated yet.
+            let to = match outcome {
+                Outcome::Reinstate => S::Reinstated,
+                Outcome::Uphold => S::AppealRejected,
+                Outcome::Remove => S::ContentRemoved,
+                Outcome::NoAction => S::NoAction,
+            };
+            let due = if to.is_final() { None } else { running(DueKind::EscalationWindow) };
+            Ok(step(to, due, EventKind::ResponseGiven, vec![order(EmailTemplate::Response, party)]))
+        }
+        Action::Escalate => {
+            match case.state {
+                S::AppealRejected | S::ContentRemoved | S::NoAction => {
+                    if let (true, Some(due)) = (passed, case.due) {
+                        return Err(WorkflowError::WindowClosed { due: due.at });
+                    }
+                }
+                S::AppealLodged | S::ComplaintReceived => {
+                    // The sweep may not have run yet; the clock alone says whether the
+                    // moderators are late.
+                    if !case.overdue && !passed {
+                        let due = case.due.map(|d| d.at).unwrap_or(now);
+                        return Err(WorkflowError::NotYetOverdue { due });
+                    }
+                }
+                _ => return Err(wrong_state()),
+            }
+            Ok(step(
+                S::Escalated,
+                running(DueKind::CommitteeTarget),
+                EventKind::Escalated,
+                vec![
+                    order(EmailTemplate::EscalationReceived, Recipient::Secretary),
+                    order(EmailTemplate::EscalationAck, party),
+                ],
+            ))
+        }
+        Action::Decide(_) => {
+            if case.state != S::Escalated {
+                return Err(wrong_state());
+            }
+            Ok(step(
+                S::Decided,
+                None,
+                EventKind::DecisionRecorded,
+                vec![
+                    order(EmailTemplate::Decision, party),
+                    order(EmailTemplate::DecisionStaff, Recipient::Moderators),
+                ],
+            ))
+        }
+        Action::Withdraw => Ok(step(
+            S::Withdrawn,
+            None,
+            EventKind::Withdrawn,
+            vec![
+                order(EmailTemplate::Withdrawn, party),
+                order(EmailTemplate::WithdrawnStaff, Recipient::Moderators),
+            ],
+        )),
+        Action::DeadlinePassed => {
+            let due = case.due.ok_or(WorkflowError::NotDue)?;
+            if !passed {
+                return Err(WorkflowError::NotDue);
+            }
+            match due.kind {
+                DueKind::AppealWindow => {
+                    Ok(step(S::ClosedNoAppeal, None, EventKind::WindowExpired, vec![]))
+                }
+                DueKind::EscalationWindow => {
+                    Ok(step(S::Closed, None, EventKind::WindowExpired, vec![]))
+                }
+                DueKind::Response | DueKind::CommitteeTarget if case.overdue => {
+                    Err(WorkflowError::NotDue)
+                }
+                DueKind::Response => {
+                    let mut t = step(
+                        case.state,
+                        case.due,
+                        EventKind::MarkedOverdue,
+                        vec![
+                            order(EmailTemplate::OverdueSecretary, Recipient::Secretary),
+                            order(EmailTemplate::OverdueParty, party),
+                        ],
+                    );
+                    t.to.overdue = true;
+                    Ok(t)
+                }
+                DueKind::CommitteeTarget => {
+                    let mut t = step(
+                        case.state,
+                        case.due,
+                        EventKind::MarkedOverdue,
+                        vec![order(EmailTemplate::CommitteeOverdue, Recipient::Secretary)],
+                    );
+                    t.to.overdue = true;
+                    Ok(t)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

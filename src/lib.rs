@@ -1,0 +1,15 @@
+//! Redress: case management for moderation appeals and complaints.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod mail;
+pub mod server;
+pub mod services;
+pub mod store;
+pub mod validate;
+pub mod web;

@@ -1,0 +1,221 @@
+//! Delivering the outbox. Rows are claimed with a guarded update and a lease, so two workers
+//! (or a crash half-way) never send one email twice, and a row whose sender died is picked up
+//! again once its lease runs out.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::Config;
+use crate::db::schema::outbox;
+use crate::db::{self, to_db_time, DbConnection, DbPool};
+use crate::error::AppResult;
+use crate::store::OutboxRow;
+
+/// How long a claimed row is left to its sender before another worker may take it again.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
+const BATCH: i64 = 50;
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// The one transport of a process, and the sender address.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    domain: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> Result<Self, MailSetupError> {
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| MailSetupError(format!("REDRESS_MAIL_FROM is not a mailbox: {e}")))?;
+        let domain = from.email.domain().to_string();
+        let transport = match &config.smtp_url {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| MailSetupError(format!("SMTP_URL is not valid: {e}")))?
+                    .timeout(Some(Duration::from_secs(30)))
+                    .build();
+                Transport::Smtp(transport)
+            }
+            None => {
+                std::fs::create_dir_all(&config.mail_dir).map_err(|e| {
+                    MailSetupError(format!("cannot create the mail folder {}: {e}", config.mail_dir.display()))
+                })?;
+                Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&config.mail_dir))
+            }
+        };
+        Ok(Mailer { transport, from, domain })
+    }
+
+    fn build(&self, row: &OutboxRow) -> Result<Message, String> {
+        let to: Mailbox = row.to_address.parse().map_err(|e| format!("bad recipient address: {e}"))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(format!("<{}@{}>", row.id, self.domain)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(row.body_text.clone())
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+
+    /// Sends one message. `Err((permanent, reason))` on failure.
+    async fn send(&self, row: &OutboxRow) -> Result<(), (bool, String)> {
+        let message = self.build(row).map_err(|e| (true, e))?;
+        match &self.transport {
+            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string())),
+            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| (false, e.to_string())),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MailSetupError(String);
+
+/// Takes up to a batch of due rows for this worker. A row is taken only if the guarded update
+/// changes it, so a row taken by another worker in the meantime is skipped.
+pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<OutboxRow>> {
+    let now_db = to_db_time(now);
+    let candidates: Vec<String> = outbox::table
+        .filter(
+            outbox::status
+                .eq("pending")
+                .and(outbox::next_attempt_at.le(now_db))
+                .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
+        )
+        .order((outbox::next_attempt_at, outbox::created_at))
+        .limit(BATCH)
+        .select(outbox::id)
+        .load(conn)?;
+    let mut claimed = Vec::new();
+    for id in candidates {
+        let taken = diesel::update(
+            outbox::table.filter(outbox::id.eq(&id)).filter(
+                outbox::status
+                    .eq("pending")
+                    .and(outbox::next_attempt_at.le(now_db))
+                    .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
+            ),
+        )
+        .set((
+            outbox::status.eq("sending"),
+            outbox::locked_until.eq(Some(to_db_time(now + LEASE))),
+            outbox::attempts.eq(outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+        if taken == 1 {
+            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).first(conn)?);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Exponential backoff from one minute, capped at an hour.
+pub fn backoff(attempts: i32) -> chrono::Duration {
+    let exp = attempts.clamp(1, 7) - 1;
+    chrono::Duration::minutes((1i64 << exp).min(60))
+}
+
+/// Private links are only ever stored as hashes; a queued email has to carry the link until
+/// it is sent, and loses it then.
+pub fn redact_links(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(pos) = rest.find("/c/") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let token_len = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
+        if token_len >= 32 {
+            out.push_str("[private link removed once sent]");
+        } else {
+            out.push_str(&tail[..token_len]);
+        }
+        rest = &tail[token_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+        .set((
+            outbox::status.eq("sent"),
+            outbox::sent_at.eq(Some(to_db_time(now))),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::last_error.eq(None::<String>),
+            outbox::body_text.eq(redact_links(&row.body_text)),
+        ))
+        .execute(conn)
+}
+
+fn record_failure(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    permanent: bool,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let status = if permanent { "failed" } else { "pending" };
+    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+        .set((
+            outbox::status.eq(status),
+            outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
+            outbox::next_attempt_at.eq(to_db_time(now + backoff(row.attempts))),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)
+}
+
+/// One pass over the outbox: claim what is due, send it, record each result.
+pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryReport> {
+    let mut report = DeliveryReport::default();
+    loop {
+        let batch = db::run(pool, |conn| Ok(claim(conn, Utc::now())?)).await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for row in batch {
+            let result = mailer.send(&row).await;
+            let now = Utc::now();
+            match &result {
+                Ok(()) => report.sent += 1,
+                Err((true, _)) => report.failed += 1,
+                Err((false, _)) => report.retrying += 1,
+            }
+            if let Err((permanent, reason)) = &result {
+                tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, %reason, "email not delivered");
+            }
+            let row_for_db = row.clone();
+            db::run(pool, move |conn| {
+                match result {
+                    Ok(()) => record_sent(conn, &row_for_db, now)?,
+                    Err((permanent, reason)) => record_failure(conn, &row_for_db, permanent, &reason, now)?,
+                };
+                Ok(())
+            })
+            .await?;
+        }
+        if report.retrying > 0 {
+            // The server is not taking mail: the rest waits for the next pass rather than
+            // hammering it message by message.
+            return Ok(report);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Putting the pieces together: state, HTTP server and workers.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{middleware, web, App, HttpServer};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::db::{self, DbPool};
+use crate::mail::outbox::Mailer;
+use crate::mail::EmailTemplates;
+use crate::services::Services;
+use crate::web::{pages::Pages, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] db::DbSetupError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub fn services(config: &Config) -> Result<Services, StartError> {
+    let emails = EmailTemplates::load().map_err(|e| StartError::Setup(e.to_string()))?;
+    Ok(Services { base_url: config.base_url.clone(), emails })
+}
+
+pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
+    Ok(AppState {
+        pool,
+        services: Arc::new(services(config)?),
+        pages: Arc::new(Pages::load().map_err(StartError::Setup)?),
+        outbox_wake: Arc::new(Notify::new()),
+    })
+}
+
+/// Opens the database (migrating it), starts the workers and serves HTTP on `listener` until
+/// the server stops.
+pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
+    let pool = db::connect(&config.database_url, 8)?;
+    let state = state(&config, pool)?;
+    let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
+    let worker = actix_web::rt::spawn(crate::jobs::outbox_worker(
+        state.clone(),
+        mailer,
+        Duration::from_secs(config.outbox_poll_secs),
+    ));
+    let sweeper =
+        actix_web::rt::spawn(crate::jobs::sweeper(state.clone(), Duration::from_secs(config.sweep_interval_secs)));
+    let data = web::Data::new(state);
+    tracing::info!(address = %listener.local_addr()?, base_url = %config.base_url, "Redress is listening");
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(middleware::Logger::new("%r %s %Dms").exclude_regex("^/c/"))
+            .configure(crate::web::configure)
+    })
+    .listen(listener)?
+    .run();
+    let result = server.await;
+    worker.abort();
+    sweeper.abort();
+    Ok(result?)
+}

@@ -1,0 +1,934 @@
+//! Use cases. Each one that changes a case owns one database transaction: a guarded update of
+//! the case, one event, and the outbox rows of the emails it causes — all or nothing.
+
+use chrono::{DateTime, Datelike, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::{api_tokens, case_events, case_tokens, cases, memberships, organisations, outbox, policy_rules, users};
+use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
+use crate::domain::deadline::{long_date, long_date_time};
+use crate::domain::{
+    self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, EmailTemplate, Outcome,
+    Recipient, Role, Schedule, Transition, WorkflowError,
+};
+use crate::error::{AppError, AppResult};
+use crate::mail::EmailTemplates;
+use crate::store::{self, CaseEvent, CaseRow, CaseToken, CitedRule, Organisation, OutboxRow, User};
+use crate::validate::{self, Checker};
+
+/// What the use cases need besides a connection: the email templates and where the public
+/// reaches this instance.
+pub struct Services {
+    pub base_url: String,
+    pub emails: EmailTemplates,
+}
+
+/// A staff member acting within one organisation.
+#[derive(Debug, Clone)]
+pub struct StaffContext {
+    pub user: User,
+    pub org: Organisation,
+    pub roles: Vec<Role>,
+}
+
+impl StaffContext {
+    /// The role this person acts in for `action`: the first of theirs that may take it, or
+    /// else any of theirs, so the refusal names a role they hold.
+    fn actor_for(&self, kind: CaseKind, action: Option<Action>) -> Actor {
+        let fits = |a: &Actor| match action {
+            Some(action) => action.permitted(kind, *a),
+            None => domain::may_open(kind, *a),
+        };
+        self.roles
+            .iter()
+            .map(|r| Actor::Staff(*r))
+            .find(fits)
+            .unwrap_or(Actor::Staff(self.roles.first().copied().unwrap_or(Role::Admin)))
+    }
+}
+
+/// Who did something, for the timeline.
+#[derive(Debug, Clone)]
+pub struct ActorRef {
+    pub actor: Actor,
+    pub user_id: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets: private links and API tokens. Only their SHA-256 is stored.
+
+/// 256 random bits, hex-encoded.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> AppResult<String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| AppError::Internal(format!("password hashing: {e}")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Organisations, rules, users, tokens.
+
+#[derive(Debug, Clone, Default)]
+pub struct OrgInput {
+    pub slug: String,
+    pub name: String,
+    pub secretary_email: String,
+    pub reference_prefix: Option<String>,
+    pub timezone: Option<String>,
+    pub appeal_window_days: Option<i32>,
+    pub response_days: Option<i32>,
+    pub escalation_window_days: Option<i32>,
+    pub committee_target_days: Option<i32>,
+}
+
+pub fn parse_timezone(name: &str) -> Option<Tz> {
+    name.parse::<Tz>().ok()
+}
+
+impl Organisation {
+    pub fn tz(&self) -> Tz {
+        parse_timezone(&self.timezone).unwrap_or(chrono_tz::Europe::London)
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        let days = |n: i32| u32::try_from(n).unwrap_or(1);
+        Schedule {
+            tz: self.tz(),
+            appeal_window_days: days(self.appeal_window_days),
+            response_days: days(self.response_days),
+            escalation_window_days: days(self.escalation_window_days),
+            committee_target_days: days(self.committee_target_days),
+            count: DayCount::Calendar,
+        }
+    }
+}
+
+fn default_prefix(slug: &str) -> String {
+    slug.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect::<String>().to_ascii_uppercase()
+}
+
+pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> AppResult<Organisation> {
+    let mut c = Checker::new();
+    let slug = input.slug.trim().to_string();
+    if !(2..=40).contains(&slug.len())
+        || !slug.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+    {
+        c.fail("slug", "must be 2 to 40 characters of lower-case letters, digits and hyphens");
+    }
+    let name = c.line("name", Some(&input.name), validate::NAME_MAX, true).unwrap_or_default();
+    let secretary_email = c.email("secretary_email", Some(&input.secretary_email), true).unwrap_or_default();
+    let prefix = input.reference_prefix.unwrap_or_else(|| default_prefix(&slug)).to_ascii_uppercase();
+    if !(2..=8).contains(&prefix.len()) || !prefix.chars().all(|ch| ch.is_ascii_alphanumeric()) {
+        c.fail("reference_prefix", "must be 2 to 8 letters or digits");
+    }
+    let timezone = input.timezone.unwrap_or_else(|| "Europe/London".into());
+    if parse_timezone(&timezone).is_none() {
+        c.fail("timezone", format!("{timezone:?} is not a time zone name like Europe/London"));
+    }
+    let mut days = |field: &str, v: Option<i32>, default: i32| {
+        let d = v.unwrap_or(default);
+        if !(1..=365).contains(&d) {
+            c.fail(field, "must be a number of days from 1 to 365");
+        }
+        d
+    };
+    let org = Organisation {
+        id: new_id(),
+        slug,
+        name,
+        reference_prefix: prefix,
+        timezone,
+        secretary_email,
+        appeal_window_days: days("appeal_window_days", input.appeal_window_days, 28),
+        response_days: days("response_days", input.response_days, 5),
+        escalation_window_days: days("escalation_window_days", input.escalation_window_days, 28),
+        committee_target_days: days("committee_target_days", input.committee_target_days, 28),
+        created_at: to_db_time(now),
+    };
+    c.finish()?;
+    write_tx(conn, |conn| {
+        if store::org_by_slug(conn, &org.slug)?.is_some() {
+            return Err(AppError::Conflict(format!("an organisation with slug {:?} already exists", org.slug)));
+        }
+        diesel::insert_into(organisations::table).values(&org).execute(conn)?;
+        Ok(org)
+    })
+}
+
+pub fn find_org(conn: &mut DbConnection, slug: &str) -> AppResult<Organisation> {
+    store::org_by_slug(conn, slug)?.ok_or_else(|| AppError::NotFound(format!("no organisation {slug:?}")))
+}
+
+pub fn add_rule(
+    conn: &mut DbConnection,
+    org_slug: &str,
+    code: &str,
+    title: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> AppResult<store::PolicyRule> {
+    let mut c = Checker::new();
+    let code = c.line("code", Some(code), 20, true).unwrap_or_default();
+    if !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' || ch == '_') {
+        c.fail("code", "may hold only letters, digits, '.', '-' and '_'");
+    }
+    let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
+    let summary = c.required("summary", Some(summary), 2000);
+    c.finish()?;
+    write_tx(conn, |conn| {
+        let org = find_org(conn, org_slug)?;
+        let rule = store::PolicyRule {
+            id: new_id(),
+            organisation_id: org.id.clone(),
+            code,
+            title,
+            summary,
+            created_at: to_db_time(now),
+            updated_at: to_db_time(now),
+        };
+        let exists = policy_rules::table
+            .filter(policy_rules::organisation_id.eq(&org.id))
+            .filter(policy_rules::code.eq(&rule.code))
+            .count()
+            .get_result::<i64>(conn)?;
+        if exists > 0 {
+            return Err(AppError::Conflict(format!("rule {} already exists in {}", rule.code, org.slug)));
+        }
+        diesel::insert_into(policy_rules::table).values(&rule).execute(conn)?;
+        Ok(rule)
+    })
+}
+
+/// Adds a staff member to an organisation with a role. Someone who already has an account gets
+/// the extra role; a password, when given, is set.
+pub fn add_user(
+    conn: &mut DbConnection,
+    org_slug: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+    password: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<User> {
+    let mut c = Checker::new();
+    let email = c.email("email", Some(email), true).unwrap_or_default().to_lowercase();
+    let name = c.line("name", Some(name), validate::NAME_MAX, true).unwrap_or_default();
+    let role = Role::parse(role);
+    if role.is_none() {
+        c.fail("role", "must be one of admin, moderator, secretary, committee");
+    }
+    if let Some(p) = password {
+        let len = p.chars().count();
+        if !(8..=128).contains(&len) {
+            c.fail("password", "must be 8 to 128 characters");
+        }
+    }
+    c.finish()?;
+    let role = role.expect("checked above");
+    let password_hash = password.map(hash_password).transpose()?;
+    write_tx(conn, |conn| {
+        let org = find_org(conn, org_slug)?;
+        let user = match store::user_by_email(conn, &email)? {
+            Some(mut user) => {
+                if let Some(hash) = &password_hash {
+                    diesel::update(users::table.find(&user.id)).set(users::password_hash.eq(hash)).execute(conn)?;
+                    user.password_hash = Some(hash.clone());
+                }
+                user
+            }
+            None => {
+                let user = User { id: new_id(), email, name, password_hash, created_at: to_db_time(now) };
+                diesel::insert_into(users::table).values(&user).execute(conn)?;
+                user
+            }
+        };
+        if store::roles_of(conn, &user.id, &org.id)?.iter().any(|r| r == role.as_str()) {
+            return Err(AppError::Conflict(format!("{} is already {} in {}", user.email, role, org.slug)));
+        }
+        diesel::insert_into(memberships::table)
+            .values(&store::Membership {
+                id: new_id(),
+                user_id: user.id.clone(),
+                organisation_id: org.id.clone(),
+                role: role.as_str().to_string(),
+                created_at: to_db_time(now),
+            })
+            .execute(conn)?;
+        Ok(user)
+    })
+}
+
+/// Issues an API token for a member of the organisation. The token is returned once; only its
+/// hash is kept.
+pub fn add_token(conn: &mut DbConnection, org_slug: &str, email: &str, label: &str, now: DateTime<Utc>) -> AppResult<String> {
+    write_tx(conn, |conn| {
+        let org = find_org(conn, org_slug)?;
+        let user = store::user_by_email(conn, email)?
+            .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
+        if store::roles_of(conn, &user.id, &org.id)?.is_empty() {
+            return Err(AppError::Forbidden(format!("{} is not a member of {}", user.email, org.slug)));
+        }
+        let token = format!("rdr_{}", new_secret());
+        diesel::insert_into(api_tokens::table)
+            .values(&store::ApiToken {
+                id: new_id(),
+                user_id: user.id,
+                organisation_id: org.id,
+                token_hash: hash_secret(&token),
+                label: label.to_string(),
+                created_at: to_db_time(now),
+                last_used_at: None,
+                revoked_at: None,
+            })
+            .execute(conn)?;
+        Ok(token)
+    })
+}
+
+/// The staff member and organisation behind an API token.
+pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<StaffContext> {
+    let unauthorized = || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
+    let row: Option<store::ApiToken> = api_tokens::table
+        .filter(api_tokens::token_hash.eq(hash_secret(token)))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(store::ApiToken::as_select())
+        .first(conn)
+        .optional()?;
+    let row = row.ok_or_else(unauthorized)?;
+    let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
+    let org = store::org_by_id(conn, &row.organisation_id)?;
+    let roles: Vec<Role> = store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
+    if roles.is_empty() {
+        return Err(unauthorized());
+    }
+    Ok(StaffContext { user, org, roles })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening cases.
+
+/// A removal as the moderator records it. Every field is optional here so that each missing
+/// one is reported by name.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalInput {
+    pub platform: Option<String>,
+    pub content_url: Option<String>,
+    pub content_text: Option<String>,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub rule_codes: Option<Vec<String>>,
+    pub explanation: Option<String>,
+    pub notice_method: Option<String>,
+}
+
+/// A complaint as the public form sends it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ComplaintInput {
+    pub platform: Option<String>,
+    pub content_url: Option<String>,
+    pub content_text: Option<String>,
+    pub rule_code: Option<String>,
+    pub reason: Option<String>,
+    pub reporter_name: Option<String>,
+    pub reporter_email: Option<String>,
+}
+
+/// A case just opened, and the private link when it must be handed over by other means
+/// (shown once, never stored).
+pub struct Opened {
+    pub case: CaseRow,
+    pub private_link: Option<String>,
+}
+
+fn cite_rules(conn: &mut DbConnection, org: &Organisation, codes: &[String]) -> AppResult<Vec<CitedRule>> {
+    let rules = store::rules_of(conn, &org.id)?;
+    let mut cited = Vec::new();
+    let mut unknown = Vec::new();
+    for code in codes {
+        match rules.iter().find(|r| r.code.eq_ignore_ascii_case(code.trim())) {
+            Some(r) if !cited.iter().any(|c: &CitedRule| c.code == r.code) => cited.push(CitedRule {
+                code: r.code.clone(),
+                title: r.title.clone(),
+                summary: r.summary.clone(),
+            }),
+            Some(_) => {}
+            None => unknown.push(code.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        let known: Vec<&str> = rules.iter().map(|r| r.code.as_str()).collect();
+        return Err(AppError::field(
+            "rule_codes",
+            format!("unknown rule code(s): {}; this organisation's rules are: {}", unknown.join(", "), known.join(", ")),
+        ));
+    }
+    Ok(cited)
+}
+
+fn new_case_row(org: &Organisation, kind: CaseKind, now: DateTime<Utc>) -> CaseRow {
+    CaseRow {
+        id: new_id(),
+        organisation_id: org.id.clone(),
+        reference: String::new(),
+        ref_year: now.with_timezone(&org.tz()).year(),
+        ref_number: 0,
+        kind: kind.as_str().into(),
+        state: String::new(),
+        overdue: false,
+        due_at: None,
+        due_kind: None,
+        platform: String::new(),
+        content_url: String::new(),
+        content_text: String::new(),
+        author_name: None,
+        author_email: None,
+        explanation: String::new(),
+        cited_rules: "[]".into(),
+        notice_method: None,
+        reporter_name: None,
+        reporter_email: None,
+        recorded_by: None,
+        outcome: None,
+        created_at: to_db_time(now),
+        updated_at: to_db_time(now),
+        closed_at: None,
+    }
+}
+
+/// Inserts a new case in its first state, with its first event and emails.
+fn insert_opened(
+    conn: &mut DbConnection,
+    svc: &Services,
+    org: &Organisation,
+    mut case: CaseRow,
+    opening: &Transition,
+    by: &ActorRef,
+    words: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseRow> {
+    case.ref_number = store::next_reference_number(conn, &org.id, case.ref_year)?;
+    case.reference = format!("{}-{}-{:04}", org.reference_prefix, case.ref_year, case.ref_number);
+    case.state = opening.to.state.as_str().into();
+    case.due_at = opening.to.due.map(|d| to_db_time(d.at));
+    case.due_kind = opening.to.due.map(|d| d.kind.as_str().into());
+    diesel::insert_into(cases::table).values(&case).execute(conn)?;
+    record(conn, svc, org, &case, opening, by, words, now)?;
+    Ok(case)
+}
+
+pub fn record_removal(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    input: RemovalInput,
+    now: DateTime<Utc>,
+) -> AppResult<Opened> {
+    let actor = staff.actor_for(CaseKind::Removal, None);
+    let schedule = staff.org.schedule();
+    let opening = domain::open(CaseKind::Removal, actor, now, &schedule)?;
+
+    let mut c = Checker::new();
+    let platform = c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
+    let content_url = c.url("content_url", input.content_url.as_deref(), true).unwrap_or_default();
+    let content_text = c.required("content_text", input.content_text.as_deref(), validate::TEXT_MAX);
+    let author_name = c.line("author_name", input.author_name.as_deref(), validate::NAME_MAX, true);
+    let author_email = c.email("author_email", input.author_email.as_deref(), false);
+    let explanation = c.required("explanation", input.explanation.as_deref(), validate::WORDS_MAX);
+    let notice_method = c.line("notice_method", input.notice_method.as_deref(), validate::NAME_MAX, false);
+    let codes = input.rule_codes.unwrap_or_default();
+    if codes.is_empty() {
+        c.fail("rule_codes", "cite at least one rule of the policy");
+    } else if codes.len() > 20 {
+        c.fail("rule_codes", "cite at most 20 rules");
+    }
+    c.finish()?;
+
+    write_tx(conn, |conn| {
+        let cited = cite_rules(conn, &staff.org, &codes)?;
+        let mut case = new_case_row(&staff.org, CaseKind::Removal, now);
+        case.platform = platform;
+        case.content_url = content_url;
+        case.content_text = content_text;
+        case.author_name = author_name;
+        case.notice_method = match (&author_email, notice_method) {
+            (Some(_), m) => m.or_else(|| Some("email".into())),
+            (None, Some(m)) => Some(m),
+            (None, None) => Some("private link handed over by the moderator".into()),
+        };
+        case.author_email = author_email;
+        case.explanation = explanation.clone();
+        case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
+        case.recorded_by = Some(staff.user.id.clone());
+        let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
+        let case = insert_opened(conn, svc, &staff.org, case, &opening, &by, Some(&explanation), now)?;
+        // Without an address the notice cannot be emailed: the moderator is given a link to
+        // pass on themselves.
+        let private_link = match case.author_email {
+            None => Some(mint_link(conn, svc, &case, Actor::Poster, now)?),
+            Some(_) => None,
+        };
+        Ok(Opened { case, private_link })
+    })
+}
+
+pub fn submit_complaint(
+    conn: &mut DbConnection,
+    svc: &Services,
+    org_slug: &str,
+    input: ComplaintInput,
+    now: DateTime<Utc>,
+) -> AppResult<Opened> {
+    let org = find_org(conn, org_slug)?;
+    let opening = domain::open(CaseKind::Complaint, Actor::Reporter, now, &org.schedule())?;
+    let mut c = Checker::new();
+    let platform = c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
+    let content_url = c.url("content_url", input.content_url.as_deref(), true).unwrap_or_default();
+    let content_text = c.optional("content_text", input.content_text.as_deref(), validate::TEXT_MAX);
+    let rule_code = c.line("rule_code", input.rule_code.as_deref(), 20, false);
+    let reason = c.required("reason", input.reason.as_deref(), validate::WORDS_MAX);
+    let reporter_name = c.line("reporter_name", input.reporter_name.as_deref(), validate::NAME_MAX, true);
+    let reporter_email = c.email("reporter_email", input.reporter_email.as_deref(), true);
+    c.finish()?;
+
+    write_tx(conn, |conn| {
+        let cited = match &rule_code {
+            Some(code) => cite_rules(conn, &org, std::slice::from_ref(code))
+                .map_err(|_| AppError::field("rule_code", "choose one of the organisation's rules"))?,
+            None => vec![],
+        };
+        let mut case = new_case_row(&org, CaseKind::Complaint, now);
+        case.platform = platform;
+        case.content_url = content_url;
+        case.content_text = content_text.unwrap_or_default();
+        case.explanation = reason.clone();
+        case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
+        case.reporter_name = reporter_name;
+        case.reporter_email = reporter_email;
+        let by = ActorRef { actor: Actor::Reporter, user_id: None };
+        let case = insert_opened(conn, svc, &org, case, &opening, &by, Some(&reason), now)?;
+        let private_link = Some(mint_link(conn, svc, &case, Actor::Reporter, now)?);
+        Ok(Opened { case, private_link })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acting on cases.
+
+pub fn status_of(case: &CaseRow) -> AppResult<CaseStatus> {
+    let bad = |what: &str| AppError::Internal(format!("case {} has an unknown {what}", case.id));
+    let kind = CaseKind::parse(&case.kind).ok_or_else(|| bad("kind"))?;
+    let state = CaseState::parse(&case.state).ok_or_else(|| bad("state"))?;
+    let due = match (&case.due_kind, case.due_at) {
+        (Some(k), Some(at)) => Some(Deadline { kind: DueKind::parse(k).ok_or_else(|| bad("due kind"))?, at: from_db_time(at) }),
+        _ => None,
+    };
+    Ok(CaseStatus { kind, state, overdue: case.overdue, due })
+}
+
+/// Parses an outcome word, naming the field when it is not one.
+pub fn parse_outcome(word: Option<&str>, kind: Option<CaseKind>) -> AppResult<Outcome> {
+    let expected = match kind {
+        Some(k) => Outcome::words_for(k).to_string(),
+        None => "reinstate, uphold, remove or no_action".into(),
+    };
+    match word.map(str::trim).filter(|w| !w.is_empty()) {
+        None => Err(AppError::field("outcome", format!("is required: {expected}"))),
+        Some(w) => Outcome::parse(w).ok_or_else(|| AppError::field("outcome", format!("{w:?} is not an outcome; use {expected}"))),
+    }
+}
+
+/// What a person wrote with a step, checked: reasons are required for responses and
+/// decisions, a written case for an escalation, further information for an appeal.
+fn check_words(action: Action, words: Option<&str>) -> AppResult<Option<String>> {
+    let mut c = Checker::new();
+    let field = match action {
+        Action::Respond(_) | Action::Decide(_) => "reasons",
+        Action::LodgeAppeal => "appeal",
+        Action::Escalate => "case_for_committee",
+        Action::Withdraw => "reason",
+        Action::DeadlinePassed => return Ok(None),
+    };
+    let v = if action == Action::Withdraw {
+        c.optional(field, words, validate::WORDS_MAX)
+    } else {
+        Some(c.required(field, words, validate::WORDS_MAX))
+    };
+    c.finish()?;
+    Ok(v)
+}
+
+/// Applies `action` to a case: checks the words, asks the workflow, and records the result in
+/// one transaction.
+pub fn act(
+    conn: &mut DbConnection,
+    svc: &Services,
+    case_id: &str,
+    action: Action,
+    by: &ActorRef,
+    words: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseRow> {
+    write_tx(conn, |conn| {
+        let case = store::case_by_id(conn, case_id)?;
+        let org = store::org_by_id(conn, &case.organisation_id)?;
+        let status = status_of(&case)?;
+        // The workflow speaks first: a final case or a wrong role is refused before the words
+        // are looked at.
+        let step = domain::transition(&status, action, by.actor, now, &org.schedule())?;
+        let words = check_words(action, words)?;
+        apply(conn, svc, &org, &case, &status, &step, by, words.as_deref(), now)
+    })
+}
+
+/// A staff member's response or decision on a case of their organisation, found by its
+/// reference. Refusals come in the order people can act on: a closed case, then a role that
+/// may not do this, then a bad outcome word, then the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn staff_act(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    reference: &str,
+    build: fn(Outcome) -> Action,
+    outcome: Option<&str>,
+    words: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseRow> {
+    let case = find_case(conn, &staff.org, reference)?;
+    let status = status_of(&case)?;
+    if status.state.is_final() {
+        return Err(WorkflowError::Final { state: status.state }.into());
+    }
+    let probe = build(Outcome::Reinstate);
+    let actor = staff.actor_for(status.kind, Some(probe));
+    if !probe.permitted(status.kind, actor) {
+        return Err(WorkflowError::NotPermitted { actor, action: probe, kind: status.kind }.into());
+    }
+    let action = build(parse_outcome(outcome, Some(status.kind))?);
+    let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
+    act(conn, svc, &case.id, action, &by, words, now)
+}
+
+pub fn find_case(conn: &mut DbConnection, org: &Organisation, reference: &str) -> AppResult<CaseRow> {
+    store::case_by_reference(conn, &org.id, reference.trim())?
+        .ok_or_else(|| AppError::NotFound(format!("no case {reference:?} in {}", org.name)))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    conn: &mut DbConnection,
+    svc: &Services,
+    org: &Organisation,
+    case: &CaseRow,
+    before: &CaseStatus,
+    step: &Transition,
+    by: &ActorRef,
+    words: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseRow> {
+    let to = &step.to;
+    let closed_at = to.state.is_final().then(|| to_db_time(now));
+    let changed = diesel::update(
+        cases::table
+            .filter(cases::id.eq(&case.id))
+            .filter(cases::state.eq(before.state.as_str()))
+            .filter(cases::overdue.eq(before.overdue)),
+    )
+    .set((
+        cases::state.eq(to.state.as_str()),
+        cases::overdue.eq(to.overdue),
+        cases::due_at.eq(to.due.map(|d| to_db_time(d.at))),
+        cases::due_kind.eq(to.due.map(|d| d.kind.as_str())),
+        cases::outcome.eq(step.outcome.map(|o| o.as_str()).or(case.outcome.as_deref())),
+        cases::updated_at.eq(to_db_time(now)),
+        cases::closed_at.eq(closed_at),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::Conflict("someone else changed this case at the same moment; reload it and try again".into()));
+    }
+    let updated = store::case_by_id(conn, &case.id)?;
+    record(conn, svc, org, &updated, step, by, words, now)?;
+    Ok(updated)
+}
+
+/// Writes the event of a step and queues its emails, each rendered now so that the record shows
+/// exactly what was sent.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    conn: &mut DbConnection,
+    svc: &Services,
+    org: &Organisation,
+    case: &CaseRow,
+    step: &Transition,
+    by: &ActorRef,
+    words: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseEvent> {
+    let event = CaseEvent {
+        id: new_id(),
+        case_id: case.id.clone(),
+        seq: store::next_event_seq(conn, &case.id)?,
+        kind: step.event.as_str().into(),
+        from_state: step.from.map(|s| s.as_str().into()),
+        to_state: step.to.state.as_str().into(),
+        actor_kind: by.actor.kind_str().into(),
+        actor_user_id: by.user_id.clone(),
+        actor_role: match by.actor {
+            Actor::Staff(r) => Some(r.as_str().into()),
+            _ => None,
+        },
+        outcome: step.outcome.map(|o| o.as_str().into()),
+        body: words.map(str::to_string),
+        created_at: to_db_time(now),
+    };
+    diesel::insert_into(case_events::table).values(&event).execute(conn)?;
+
+    for order in &step.emails {
+        let (addresses, party) = match order.to {
+            Recipient::Poster => (case.author_email.iter().cloned().collect(), Some(Actor::Poster)),
+            Recipient::Reporter => (case.reporter_email.iter().cloned().collect(), Some(Actor::Reporter)),
+            Recipient::Secretary => (vec![org.secretary_email.clone()], None),
+            Recipient::Moderators => (store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?, None),
+        };
+        for address in addresses {
+            let link = match party {
+                Some(p) => Some(mint_link(conn, svc, case, p, now)?),
+                None => None,
+            };
+            let context = email_context(conn, org, case, step, order.template, party.is_none(), link, words)?;
+            let rendered = svc.emails.render(order.template, &context)?;
+            diesel::insert_into(outbox::table)
+                .values(&OutboxRow {
+                    id: new_id(),
+                    organisation_id: org.id.clone(),
+                    case_id: Some(case.id.clone()),
+                    event_id: Some(event.id.clone()),
+                    template: order.template.as_str().into(),
+                    recipient_kind: order.to.as_str().into(),
+                    to_address: address,
+                    subject: rendered.subject,
+                    body_text: rendered.text,
+                    status: "pending".into(),
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt_at: to_db_time(now),
+                    locked_until: None,
+                    created_at: to_db_time(now),
+                    sent_at: None,
+                })
+                .execute(conn)?;
+        }
+    }
+    Ok(event)
+}
+
+/// A fresh private link for a party of a case. Links are never stored, only their hashes, so
+/// each email that needs one carries a new one; all stay valid until revoked.
+fn mint_link(conn: &mut DbConnection, svc: &Services, case: &CaseRow, party: Actor, now: DateTime<Utc>) -> AppResult<String> {
+    let secret = new_secret();
+    diesel::insert_into(case_tokens::table)
+        .values(&CaseToken {
+            id: new_id(),
+            case_id: case.id.clone(),
+            party: party.kind_str().into(),
+            token_hash: hash_secret(&secret),
+            created_at: to_db_time(now),
+            revoked_at: None,
+        })
+        .execute(conn)?;
+    Ok(format!("{}/c/{}", svc.base_url, secret))
+}
+
+/// The case behind a private link, and which party holds it.
+pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRow, Actor)> {
+    let not_found = || AppError::NotFound("This link is not valid. Check that you copied all of it from the email.".into());
+    if secret.len() != 64 || !secret.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let token: Option<CaseToken> = case_tokens::table
+        .filter(case_tokens::token_hash.eq(hash_secret(secret)))
+        .filter(case_tokens::revoked_at.is_null())
+        .select(CaseToken::as_select())
+        .first(conn)
+        .optional()?;
+    let token = token.ok_or_else(not_found)?;
+    let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
+    Ok((store::case_by_id(conn, &token.case_id)?, party))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email context: one serialisable shape for every template.
+
+#[derive(Serialize)]
+struct EmailContext {
+    org: OrgView,
+    case: CaseView,
+    /// The private link, for emails to the poster or the reporter.
+    link: Option<String>,
+    /// The running deadline after this step.
+    due: Option<DueView>,
+    outcome: Option<String>,
+    /// What the person who took this step wrote.
+    words: Option<String>,
+    /// Staff emails only: the reporter and the timeline so far.
+    staff: Option<StaffView>,
+}
+
+#[derive(Serialize)]
+struct OrgView {
+    name: String,
+    secretary_email: String,
+}
+
+#[derive(Serialize)]
+struct CaseView {
+    reference: String,
+    kind: String,
+    state: String,
+    state_words: String,
+    platform: String,
+    content_url: String,
+    content_text: String,
+    author_name: String,
+    explanation: String,
+    rules: Vec<CitedRule>,
+    opened_on: String,
+}
+
+#[derive(Serialize)]
+struct DueView {
+    kind: String,
+    date: String,
+}
+
+#[derive(Serialize)]
+struct StaffView {
+    reporter_name: String,
+    reporter_email: String,
+    timeline: Vec<TimelineLine>,
+}
+
+#[derive(Serialize)]
+struct TimelineLine {
+    when: String,
+    what: String,
+    words: Option<String>,
+}
+
+pub fn event_words(kind: &str, outcome: Option<&str>) -> String {
+    let outcome = outcome.map(|o| o.replace('_', " "));
+    match (kind, outcome) {
+        ("removal_recorded", _) => "Removal recorded and notice given".into(),
+        ("complaint_received", _) => "Complaint received".into(),
+        ("appeal_lodged", _) => "Appeal lodged".into(),
+        ("response_given", Some(o)) => format!("Moderators responded: {o}"),
+        ("marked_overdue", _) => "Deadline passed without an answer".into(),
+        ("escalated", _) => "Escalated to the executive committee".into(),
+        ("decision_recorded", Some(o)) => format!("Executive committee decided: {o}"),
+        ("withdrawn", _) => "Withdrawn".into(),
+        ("window_expired", _) => "Closed when the time allowed ran out".into(),
+        (other, _) => other.replace('_', " "),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn email_context(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    case: &CaseRow,
+    step: &Transition,
+    _template: EmailTemplate,
+    for_staff: bool,
+    link: Option<String>,
+    words: Option<&str>,
+) -> AppResult<EmailContext> {
+    let tz = org.tz();
+    let staff = if for_staff {
+        let timeline = store::events_of(conn, &case.id)?
+            .into_iter()
+            .map(|e| TimelineLine {
+                when: long_date_time(from_db_time(e.created_at), tz),
+                what: event_words(&e.kind, e.outcome.as_deref()),
+                words: e.body,
+            })
+            .collect();
+        Some(StaffView {
+            reporter_name: case.reporter_name.clone().unwrap_or_default(),
+            reporter_email: case.reporter_email.clone().unwrap_or_default(),
+            timeline,
+        })
+    } else {
+        None
+    };
+    Ok(EmailContext {
+        org: OrgView { name: org.name.clone(), secretary_email: org.secretary_email.clone() },
+        case: CaseView {
+            reference: case.reference.clone(),
+            kind: case.kind.clone(),
+            state: step.to.state.as_str().into(),
+            state_words: step.to.state.describe().into(),
+            platform: case.platform.clone(),
+            content_url: case.content_url.clone(),
+            content_text: case.content_text.clone(),
+            author_name: case.author_name.clone().unwrap_or_default(),
+            explanation: case.explanation.clone(),
+            rules: case.rules(),
+            opened_on: long_date(from_db_time(case.created_at), tz),
+        },
+        link,
+        due: step.to.due.map(|d| DueView { kind: d.kind.as_str().into(), date: long_date(d.at, tz) }),
+        outcome: step.outcome.map(|o| o.as_str().into()),
+        words: words.map(str::to_string),
+        staff,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The deadline sweep.
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub closed: Vec<String>,
+    pub marked_overdue: Vec<String>,
+    /// Cases another sweep handled first.
+    pub skipped: usize,
+}
+
+/// Acts on every deadline passed at `now`, each case in its own transaction. Running it again,
+/// or two at once, changes nothing more: the guarded update lets only one win.
+pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    let due: Vec<(String, String, String)> = cases::table
+        .filter(cases::due_at.lt(to_db_time(now)))
+        .filter(cases::overdue.eq(false))
+        .select((cases::id, cases::reference, cases::state))
+        .order(cases::due_at)
+        .load(conn)?;
+    let mut report = SweepReport::default();
+    let system = ActorRef { actor: Actor::System, user_id: None };
+    for (id, reference, state_before) in due {
+        match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
+            Ok(case) if case.state != state_before => report.closed.push(reference),
+            Ok(_) => report.marked_overdue.push(reference),
+            Err(AppError::Conflict(_)) => report.skipped += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}

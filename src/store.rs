@@ -1,0 +1,261 @@
+//! Rows and queries. Functions here return `QueryResult` and know nothing of HTTP.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::db::schema::*;
+use crate::db::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organisations)]
+pub struct Organisation {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub reference_prefix: String,
+    pub timezone: String,
+    pub secretary_email: String,
+    pub appeal_window_days: i32,
+    pub response_days: i32,
+    pub escalation_window_days: i32,
+    pub committee_target_days: i32,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = memberships)]
+pub struct Membership {
+    pub id: String,
+    pub user_id: String,
+    pub organisation_id: String,
+    pub role: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub organisation_id: String,
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = policy_rules)]
+pub struct PolicyRule {
+    pub id: String,
+    pub organisation_id: String,
+    pub code: String,
+    pub title: String,
+    pub summary: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A rule as it read when a case cited it; kept on the case as JSON so that later edits of
+/// the policy never change what the poster was told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CitedRule {
+    pub code: String,
+    pub title: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct CaseRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub reference: String,
+    pub ref_year: i32,
+    pub ref_number: i32,
+    pub kind: String,
+    pub state: String,
+    pub overdue: bool,
+    pub due_at: Option<NaiveDateTime>,
+    pub due_kind: Option<String>,
+    pub platform: String,
+    pub content_url: String,
+    pub content_text: String,
+    pub author_name: Option<String>,
+    pub author_email: Option<String>,
+    pub explanation: String,
+    pub cited_rules: String,
+    pub notice_method: Option<String>,
+    pub reporter_name: Option<String>,
+    pub reporter_email: Option<String>,
+    pub recorded_by: Option<String>,
+    pub outcome: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+impl CaseRow {
+    pub fn rules(&self) -> Vec<CitedRule> {
+        serde_json::from_str(&self.cited_rules).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_tokens)]
+pub struct CaseToken {
+    pub id: String,
+    pub case_id: String,
+    pub party: String,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_events)]
+pub struct CaseEvent {
+    pub id: String,
+    pub case_id: String,
+    pub seq: i32,
+    pub kind: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub actor_kind: String,
+    pub actor_user_id: Option<String>,
+    pub actor_role: Option<String>,
+    pub outcome: Option<String>,
+    pub body: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: String,
+    pub organisation_id: String,
+    pub case_id: Option<String>,
+    pub event_id: Option<String>,
+    pub template: String,
+    pub recipient_kind: String,
+    pub to_address: String,
+    pub subject: String,
+    pub body_text: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: NaiveDateTime,
+    pub locked_until: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Organisation>> {
+    organisations::table
+        .filter(organisations::slug.eq(slug))
+        .select(Organisation::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
+    organisations::table.find(id).select(Organisation::as_select()).first(conn)
+}
+
+pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email.to_lowercase()))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+    users::table.find(id).select(User::as_select()).first(conn).optional()
+}
+
+pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
+    memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::organisation_id.eq(org_id))
+        .select(memberships::role)
+        .order(memberships::role)
+        .load(conn)
+}
+
+/// Addresses of everyone holding `role` in the organisation.
+pub fn emails_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<Vec<String>> {
+    memberships::table
+        .inner_join(users::table)
+        .filter(memberships::organisation_id.eq(org_id))
+        .filter(memberships::role.eq(role))
+        .select(users::email)
+        .order(users::email)
+        .load(conn)
+}
+
+pub fn rules_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<PolicyRule>> {
+    policy_rules::table
+        .filter(policy_rules::organisation_id.eq(org_id))
+        .order(policy_rules::code)
+        .select(PolicyRule::as_select())
+        .load(conn)
+}
+
+pub fn case_by_reference(conn: &mut DbConnection, org_id: &str, reference: &str) -> QueryResult<Option<CaseRow>> {
+    cases::table
+        .filter(cases::organisation_id.eq(org_id))
+        .filter(cases::reference.eq(reference))
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
+    cases::table.find(id).select(CaseRow::as_select()).first(conn)
+}
+
+pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
+    case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .order(case_events::seq)
+        .select(CaseEvent::as_select())
+        .load(conn)
+}
+
+pub fn emails_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OutboxRow>> {
+    outbox::table
+        .filter(outbox::case_id.eq(case_id))
+        .order((outbox::created_at, outbox::id))
+        .select(OutboxRow::as_select())
+        .load(conn)
+}
+
+pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32> {
+    let max: Option<i32> = case_events::table
+        .filter(case_events::case_id.eq(case_id))
+        .select(diesel::dsl::max(case_events::seq))
+        .first(conn)?;
+    Ok(max.unwrap_or(0) + 1)
+}
+
+pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -> QueryResult<i32> {
+    let max: Option<i32> = cases::table
+        .filter(cases::organisation_id.eq(org_id))
+        .filter(cases::ref_year.eq(year))
+        .select(diesel::dsl::max(cases::ref_number))
+        .first(conn)?;
+    Ok(max.unwrap_or(0) + 1)
+}

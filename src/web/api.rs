@@ -1,0 +1,336 @@
+//! The staff JSON API. Every route acts as the user and organisation of its bearer token.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use chrono::Utc;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use crate::db::schema::cases;
+use crate::db::{self, from_db_time};
+use crate::domain::{Action, CaseState};
+use crate::error::{AppError, AppResult};
+use crate::services::{self, RemovalInput, StaffContext};
+use crate::store::{self, CaseEvent, CaseRow, CitedRule, OutboxRow};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/removals", web::post().to(record_removal))
+            .route("/cases", web::get().to(list_cases))
+            .route("/cases/{reference}", web::get().to(get_case))
+            .route("/cases/{reference}/response", web::post().to(respond))
+            .route("/cases/{reference}/decision", web::post().to(decide)),
+    );
+}
+
+/// The staff member behind the request's bearer token.
+pub struct Staff(pub StaffContext);
+
+impl FromRequest for Staff {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::Internal("no app state".into()))?;
+            let token = header
+                .as_deref()
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| AppError::Unauthorized("send your API token as Authorization: Bearer <token>".into()))?
+                .to_string();
+            let ctx = db::run(&state.pool, move |conn| services::authenticate_token(conn, &token)).await?;
+            Ok(Staff(ctx))
+        })
+    }
+}
+
+#[derive(Serialize)]
+pub struct CaseSummary {
+    reference: String,
+    kind: String,
+    state: String,
+    state_description: &'static str,
+    overdue: bool,
+    due_at: Option<String>,
+    due_kind: Option<String>,
+    platform: String,
+    content_url: String,
+    created_at: String,
+    updated_at: String,
+    closed_at: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    summary: CaseSummary,
+    content_text: String,
+    author_name: Option<String>,
+    author_email: Option<String>,
+    explanation: String,
+    rules: Vec<CitedRule>,
+    notice_method: Option<String>,
+    reporter_name: Option<String>,
+    reporter_email: Option<String>,
+    outcome: Option<String>,
+    events: Vec<EventJson>,
+    emails: Vec<EmailJson>,
+    /// Present once, when the case was just recorded for an author without an email address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_link: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EventJson {
+    seq: i32,
+    kind: String,
+    from_state: Option<String>,
+    to_state: String,
+    actor: String,
+    actor_role: Option<String>,
+    actor_email: Option<String>,
+    outcome: Option<String>,
+    body: Option<String>,
+    created_at: String,
+}
+
+#[derive(Serialize)]
+struct EmailJson {
+    id: String,
+    recipient: String,
+    recipient_kind: String,
+    template: String,
+    subject: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+fn rfc3339(t: chrono::NaiveDateTime) -> String {
+    from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn summary(case: &CaseRow) -> CaseSummary {
+    CaseSummary {
+        reference: case.reference.clone(),
+        kind: case.kind.clone(),
+        state: case.state.clone(),
+        state_description: CaseState::parse(&case.state).map(|s| s.describe()).unwrap_or(""),
+        overdue: case.overdue,
+        due_at: case.due_at.map(rfc3339),
+        due_kind: case.due_kind.clone(),
+        platform: case.platform.clone(),
+        content_url: case.content_url.clone(),
+        created_at: rfc3339(case.created_at),
+        updated_at: rfc3339(case.updated_at),
+        closed_at: case.closed_at.map(rfc3339),
+    }
+}
+
+fn detail(
+    conn: &mut crate::db::DbConnection,
+    case: CaseRow,
+    private_link: Option<String>,
+) -> AppResult<CaseDetail> {
+    let events: Vec<CaseEvent> = store::events_of(conn, &case.id)?;
+    let mut events_json = Vec::with_capacity(events.len());
+    for e in events {
+        let actor_email = match &e.actor_user_id {
+            Some(id) => store::user_by_id(conn, id)?.map(|u| u.email),
+            None => None,
+        };
+        events_json.push(EventJson {
+            seq: e.seq,
+            kind: e.kind,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            actor: e.actor_kind,
+            actor_role: e.actor_role,
+            actor_email,
+            outcome: e.outcome,
+            body: e.body,
+            created_at: rfc3339(e.created_at),
+        });
+    }
+    let emails = store::emails_of(conn, &case.id)?
+        .into_iter()
+        .map(|m: OutboxRow| EmailJson {
+            id: m.id,
+            recipient: m.to_address,
+            recipient_kind: m.recipient_kind,
+            template: m.template,
+            subject: m.subject,
+            status: m.status,
+            attempts: m.attempts,
+            last_error: m.last_error,
+            created_at: rfc3339(m.created_at),
+            sent_at: m.sent_at.map(rfc3339),
+        })
+        .collect();
+    Ok(CaseDetail {
+        summary: summary(&case),
+        rules: case.rules(),
+        content_text: case.content_text,
+        author_name: case.author_name,
+        author_email: case.author_email,
+        explanation: case.explanation,
+        notice_method: case.notice_method,
+        reporter_name: case.reporter_name,
+        reporter_email: case.reporter_email,
+        outcome: case.outcome,
+        events: events_json,
+        emails,
+        private_link,
+    })
+}
+
+async fn record_removal(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    body: web::Json<RemovalInput>,
+) -> AppResult<HttpResponse> {
+    let svc = state.services.clone();
+    let input = body.into_inner();
+    let case = db::run(&state.pool, move |conn| {
+        let opened = services::record_removal(conn, &svc, &staff, input, Utc::now())?;
+        detail(conn, opened.case, opened.private_link)
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/cases/{}", case.summary.reference)))
+        .json(case))
+}
+
+#[derive(Deserialize)]
+struct CaseFilter {
+    state: Option<String>,
+    overdue: Option<String>,
+    kind: Option<String>,
+}
+
+async fn list_cases(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    query: web::Query<CaseFilter>,
+) -> AppResult<HttpResponse> {
+    let filter = query.into_inner();
+    let state_filter = match filter.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            CaseState::parse(s)
+                .ok_or_else(|| AppError::field("state", format!("{s:?} is not a case state")))?
+                .as_str(),
+        ),
+        None => None,
+    };
+    let overdue = match filter.overdue.as_deref().filter(|s| !s.is_empty()) {
+        Some("true") | Some("1") => Some(true),
+        Some("false") | Some("0") => Some(false),
+        Some(other) => return Err(AppError::field("overdue", format!("{other:?} is not true or false"))),
+        None => None,
+    };
+    let kind = match filter.kind.as_deref().filter(|s| !s.is_empty()) {
+        Some(k) => Some(
+            crate::domain::CaseKind::parse(k)
+                .ok_or_else(|| AppError::field("kind", format!("{k:?} is not removal or complaint")))?
+                .as_str(),
+        ),
+        None => None,
+    };
+    let list = db::run(&state.pool, move |conn| {
+        let mut query = cases::table
+            .filter(cases::organisation_id.eq(&staff.org.id))
+            .select(CaseRow::as_select())
+            .order((cases::created_at.desc(), cases::ref_number.desc()))
+            .into_boxed();
+        if let Some(s) = state_filter {
+            query = query.filter(cases::state.eq(s));
+        }
+        if let Some(o) = overdue {
+            query = query.filter(cases::overdue.eq(o));
+        }
+        if let Some(k) = kind {
+            query = query.filter(cases::kind.eq(k));
+        }
+        let rows: Vec<CaseRow> = query.load(conn)?;
+        Ok(rows.iter().map(summary).collect::<Vec<_>>())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": list })))
+}
+
+async fn get_case(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    path: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let reference = path.into_inner();
+    let case = db::run(&state.pool, move |conn| {
+        let case = services::find_case(conn, &staff.org, &reference)?;
+        detail(conn, case, None)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(case))
+}
+
+#[derive(Deserialize)]
+struct OutcomeBody {
+    outcome: Option<String>,
+    reasons: Option<String>,
+}
+
+async fn step(
+    state: web::Data<AppState>,
+    staff: StaffContext,
+    reference: String,
+    body: OutcomeBody,
+    decide: bool,
+) -> AppResult<HttpResponse> {
+    let svc = state.services.clone();
+    let case = db::run(&state.pool, move |conn| {
+        let build = if decide { Action::Decide } else { Action::Respond };
+        let case = services::staff_act(
+            conn,
+            &svc,
+            &staff,
+            &reference,
+            build,
+            body.outcome.as_deref(),
+            body.reasons.as_deref(),
+            Utc::now(),
+        )?;
+        detail(conn, case, None)
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(HttpResponse::Ok().json(case))
+}
+
+async fn respond(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    path: web::Path<String>,
+    body: web::Json<OutcomeBody>,
+) -> AppResult<HttpResponse> {
+    step(state, staff, path.into_inner(), body.into_inner(), false).await
+}
+
+async fn decide(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    path: web::Path<String>,
+    body: web::Json<OutcomeBody>,
+) -> AppResult<HttpResponse> {
+    step(state, staff, path.into_inner(), body.into_inner(), true).await
+}
+

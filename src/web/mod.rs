@@ -1,0 +1,98 @@
+//! The HTTP edge: shared state, routes, and the JSON error handling every route shares.
+
+pub mod api;
+pub mod pages;
+pub mod public;
+
+use std::sync::Arc;
+
+use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::{web, HttpRequest, HttpResponse};
+use tokio::sync::Notify;
+
+use crate::db::DbPool;
+use crate::error::AppError;
+use crate::services::Services;
+
+/// Largest body accepted. Big enough that an over-long field gets a 422 naming it, rather than
+/// the whole request being cut off.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: DbPool,
+    pub services: Arc<Services>,
+    pub pages: Arc<pages::Pages>,
+    /// Woken after every change that queued email, so mail goes out at once.
+    pub outbox_wake: Arc<Notify>,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(json_error))
+        .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(form_error))
+        .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
+        .configure(api::routes)
+        .configure(public::routes);
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let (status, kind, message) = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => (
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is larger than {} KiB", BODY_LIMIT / 1024),
+        ),
+        JsonPayloadError::ContentType => (
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            "send JSON with Content-Type: application/json".into(),
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => (
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            format!("the JSON does not have the expected shape: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => (
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("the body is not valid JSON: {e}"),
+        ),
+        other => (actix_web::http::StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+    };
+    let body = serde_json::json!({ "error": kind, "message": message });
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
+}
+
+fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
+    let status = match &err {
+        UrlencodedError::Overflow { .. } => actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    let message = match &err {
+        UrlencodedError::Overflow { .. } => "The form is too large to accept.".to_string(),
+        other => format!("The form could not be read: {other}"),
+    };
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).body(message)).into()
+}
+
+/// Turns an error into an HTML page for people using the public pages.
+pub fn page_error(state: &AppState, err: AppError) -> HttpResponse {
+    use actix_web::ResponseError;
+    if let AppError::Internal(detail) = &err {
+        tracing::error!(%detail, "page request failed");
+    }
+    let status = err.status_code();
+    let title = match status.as_u16() {
+        404 => "Page not found",
+        409 => "This cannot be done now",
+        403 => "Not allowed",
+        422 => "There is a problem",
+        503 => "Service unavailable",
+        _ => "Sorry, there is a problem",
+    };
+    state.pages.render_response(
+        status,
+        "error",
+        &serde_json::json!({ "title": title, "message": err.public_message() }),
+    )
+}

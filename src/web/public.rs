@@ -1,0 +1,329 @@
+//! Pages for the public, who have no account: the private case page behind a link, and the
+//! complaint form.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{page_error, AppState};
+use crate::db::{self, from_db_time};
+use crate::domain::deadline::{long_date, long_date_time};
+use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind};
+use crate::error::{AppError, FieldErrors};
+use crate::services::{self, ActorRef, ComplaintInput};
+use crate::store::{self, CaseRow, CitedRule, Organisation};
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/c/{token}", web::get().to(case_page))
+        .route("/c/{token}/appeal", web::post().to(appeal))
+        .route("/c/{token}/escalate", web::post().to(escalate))
+        .route("/c/{token}/withdraw", web::post().to(withdraw))
+        .route("/o/{slug}/report", web::get().to(report_form))
+        .route("/o/{slug}/report", web::post().to(report_submit));
+}
+
+async fn home(state: web::Data<AppState>) -> HttpResponse {
+    state.pages.render_response(StatusCode::OK, "home", &serde_json::json!({ "title": "Redress" }))
+}
+
+#[derive(Serialize)]
+struct TimelineItem {
+    when: String,
+    what: String,
+    words: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CasePage {
+    title: String,
+    org_name: String,
+    secretary_email: String,
+    reference: String,
+    kind: String,
+    is_removal: bool,
+    status: String,
+    next: String,
+    platform: String,
+    content_url: String,
+    content_text: String,
+    explanation_label: String,
+    explanation: String,
+    rules: Vec<CitedRule>,
+    timeline: Vec<TimelineItem>,
+    token: String,
+    can_appeal: bool,
+    can_escalate: bool,
+    can_withdraw: bool,
+    errors: FieldErrors,
+    has_errors: bool,
+    values: FormValues,
+    notice: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Default, Clone)]
+struct FormValues {
+    appeal: String,
+    case_for_committee: String,
+    reason: String,
+}
+
+/// What happens next, in plain words, with the date it hangs on.
+fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
+    let due = case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
+    let state = CaseState::parse(&case.state).unwrap_or(CaseState::Closed);
+    let you_may_escalate = "You may now put your case in writing to the executive committee, using the form below.";
+    match (state, case.overdue) {
+        (CaseState::NoticeSent, _) => format!("You may appeal against the removal until the end of {due}. If you do not, the case will close."),
+        (CaseState::AppealLodged | CaseState::ComplaintReceived, false) => {
+            format!("The moderators will respond by the end of {due}.")
+        }
+        (CaseState::AppealLodged | CaseState::ComplaintReceived, true) => {
+            format!("The moderators did not respond by {due}. {you_may_escalate}")
+        }
+        (CaseState::AppealRejected | CaseState::ContentRemoved | CaseState::NoAction, _) => format!(
+            "If you are not satisfied, you may take the case to the executive committee until the end of {due}. After that the case will close."
+        ),
+        (CaseState::Escalated, _) => format!(
+            "The secretary has passed your case to the executive committee, which aims to decide by {due}. Its decision will be final."
+        ),
+        (CaseState::Reinstated, _) => "Your appeal was accepted and the post is to be reinstated. The case is closed.".into(),
+        (CaseState::Decided, _) => "The executive committee has decided. Its decision is final and the case is closed.".into(),
+        (CaseState::Withdrawn, _) => {
+            let who = if party == Actor::Poster { "appeal" } else { "complaint" };
+            format!("The {who} was withdrawn. The case is closed.")
+        }
+        (CaseState::ClosedNoAppeal, _) => "No appeal was made in time, so the case is closed.".into(),
+        (CaseState::Closed, _) => "The time to escalate ran out, so the case is closed.".into(),
+    }
+}
+
+fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, org: &Organisation) -> bool {
+    domain::transition(status, action, party, Utc::now(), &org.schedule()).is_ok()
+}
+
+/// Builds the private page. Only what the party may see: no staff names, no other party's
+/// identity or contact details, no internal notes.
+fn build_page(
+    conn: &mut crate::db::DbConnection,
+    token: &str,
+    errors: FieldErrors,
+    values: FormValues,
+    notice: Option<String>,
+) -> Result<CasePage, AppError> {
+    let (case, party) = services::case_for_link(conn, token)?;
+    let org = store::org_by_id(conn, &case.organisation_id)?;
+    let status = services::status_of(&case)?;
+    let tz = org.tz();
+    let timeline = store::events_of(conn, &case.id)?
+        .into_iter()
+        .map(|e| TimelineItem {
+            when: long_date_time(from_db_time(e.created_at), tz),
+            what: services::event_words(&e.kind, e.outcome.as_deref()),
+            words: e.body,
+        })
+        .collect();
+    let is_removal = status.kind == CaseKind::Removal;
+    Ok(CasePage {
+        title: format!("Case {}", case.reference),
+        org_name: org.name.clone(),
+        secretary_email: org.secretary_email.clone(),
+        reference: case.reference.clone(),
+        kind: case.kind.clone(),
+        is_removal,
+        status: status.state.describe().into(),
+        next: next_step(&case, &org, party),
+        platform: case.platform.clone(),
+        content_url: case.content_url.clone(),
+        content_text: case.content_text.clone(),
+        explanation_label: if is_removal { "Why it was removed".into() } else { "Why you reported it".into() },
+        explanation: case.explanation.clone(),
+        rules: case.rules(),
+        timeline,
+        token: token.to_string(),
+        can_appeal: allowed(&status, Action::LodgeAppeal, party, &org),
+        can_escalate: allowed(&status, Action::Escalate, party, &org),
+        can_withdraw: allowed(&status, Action::Withdraw, party, &org),
+        has_errors: !errors.is_empty(),
+        errors,
+        values,
+        notice,
+    })
+}
+
+async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let token = path.into_inner();
+    let result = db::run(&state.pool, move |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default(), None)).await;
+    match result {
+        Ok(page) => state.pages.render_response(StatusCode::OK, "case", &page),
+        Err(e) => page_error(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PartyForm {
+    appeal: Option<String>,
+    case_for_committee: Option<String>,
+    reason: Option<String>,
+}
+
+async fn party_step(state: web::Data<AppState>, token: String, action: Action, form: PartyForm) -> HttpResponse {
+    let svc = state.services.clone();
+    let words = match action {
+        Action::LodgeAppeal => form.appeal.clone(),
+        Action::Escalate => form.case_for_committee.clone(),
+        _ => form.reason.clone(),
+    };
+    let values = FormValues {
+        appeal: form.appeal.unwrap_or_default(),
+        case_for_committee: form.case_for_committee.unwrap_or_default(),
+        reason: form.reason.unwrap_or_default(),
+    };
+    let t = token.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let (case, party) = services::case_for_link(conn, &t)?;
+        let by = ActorRef { actor: party, user_id: None };
+        services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
+    })
+    .await;
+    match result {
+        Ok(_) => {
+            state.outbox_wake.notify_one();
+            HttpResponse::SeeOther().insert_header(("Location", format!("/c/{token}"))).finish()
+        }
+        Err(AppError::Validation(errors)) => {
+            let page = db::run(&state.pool, move |conn| build_page(conn, &token, errors, values, None)).await;
+            match page {
+                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page),
+                Err(e) => page_error(&state, e),
+            }
+        }
+        Err(e) => page_error(&state, e),
+    }
+}
+
+async fn appeal(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
+    party_step(state, path.into_inner(), Action::LodgeAppeal, form.into_inner()).await
+}
+
+async fn escalate(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
+    party_step(state, path.into_inner(), Action::Escalate, form.into_inner()).await
+}
+
+async fn withdraw(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
+    party_step(state, path.into_inner(), Action::Withdraw, form.into_inner()).await
+}
+
+#[derive(Serialize)]
+struct ReportPage {
+    title: String,
+    org_name: String,
+    slug: String,
+    rules: Vec<RuleOption>,
+    errors: FieldErrors,
+    has_errors: bool,
+    values: ReportValues,
+    response_days: i32,
+    max_text: usize,
+    max_words: usize,
+}
+
+#[derive(Serialize)]
+struct RuleOption {
+    code: String,
+    title: String,
+    selected: bool,
+}
+
+#[derive(Serialize, Deserialize, Default, Clone)]
+struct ReportValues {
+    platform: String,
+    content_url: String,
+    content_text: String,
+    rule_code: String,
+    reason: String,
+    reporter_name: String,
+    reporter_email: String,
+}
+
+fn report_page(
+    conn: &mut crate::db::DbConnection,
+    slug: &str,
+    errors: FieldErrors,
+    values: ReportValues,
+) -> Result<ReportPage, AppError> {
+    let org = services::find_org(conn, slug)?;
+    let rules = store::rules_of(conn, &org.id)?
+        .into_iter()
+        .map(|r| RuleOption { selected: r.code == values.rule_code, code: r.code, title: r.title })
+        .collect();
+    Ok(ReportPage {
+        title: if errors.is_empty() { "Report content".into() } else { "Error: Report content".into() },
+        org_name: org.name,
+        slug: org.slug,
+        rules,
+        has_errors: !errors.is_empty(),
+        errors,
+        values,
+        response_days: org.response_days,
+        max_text: validate::TEXT_MAX,
+        max_words: validate::WORDS_MAX,
+    })
+}
+
+async fn report_form(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    let slug = path.into_inner();
+    match db::run(&state.pool, move |conn| report_page(conn, &slug, FieldErrors::new(), ReportValues::default())).await {
+        Ok(page) => state.pages.render_response(StatusCode::OK, "report", &page),
+        Err(e) => page_error(&state, e),
+    }
+}
+
+async fn report_submit(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<ReportValues>) -> HttpResponse {
+    let slug = path.into_inner();
+    let values = form.into_inner();
+    let input = ComplaintInput {
+        platform: Some(values.platform.clone()),
+        content_url: Some(values.content_url.clone()),
+        content_text: Some(values.content_text.clone()),
+        rule_code: Some(values.rule_code.clone()),
+        reason: Some(values.reason.clone()),
+        reporter_name: Some(values.reporter_name.clone()),
+        reporter_email: Some(values.reporter_email.clone()),
+    };
+    let svc = state.services.clone();
+    let s = slug.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let opened = services::submit_complaint(conn, &svc, &s, input, Utc::now())?;
+        let org = store::org_by_id(conn, &opened.case.organisation_id)?;
+        let due = opened.case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
+        Ok((opened, org.name, due))
+    })
+    .await;
+    match result {
+        Ok((opened, org_name, due)) => {
+            state.outbox_wake.notify_one();
+            state.pages.render_response(
+                StatusCode::CREATED,
+                "report_done",
+                &serde_json::json!({
+                    "title": "Complaint received",
+                    "org_name": org_name,
+                    "reference": opened.case.reference,
+                    "due": due,
+                    "due_kind": DueKind::Response.as_str(),
+                    "link": opened.private_link,
+                }),
+            )
+        }
+        Err(AppError::Validation(errors)) => {
+            match db::run(&state.pool, move |conn| report_page(conn, &slug, errors, values)).await {
+                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "report", &page),
+                Err(e) => page_error(&state, e),
+            }
+        }
+        Err(e) => page_error(&state, e),
+    }
+}
