@@ -17,6 +17,9 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// How often the outbox is polled when nothing wakes the worker.
     pub outbox_poll_secs: u64,
+    /// The first wait before a failed email is tried again; each further failure doubles it,
+    /// up to an hour.
+    pub retry_base_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,10 +45,14 @@ impl Config {
             bind,
             base_url: base_url.trim_end_matches('/').to_string(),
             smtp_url: var("SMTP_URL"),
-            mail_from: var("REDRESS_MAIL_FROM").unwrap_or_else(|| "Redress <redress@localhost>".into()),
-            mail_dir: var("REDRESS_MAIL_DIR").unwrap_or_else(|| "mail".into()).into(),
+            mail_from: var("REDRESS_MAIL_FROM")
+                .unwrap_or_else(|| "Redress <redress@localhost>".into()),
+            mail_dir: var("REDRESS_MAIL_DIR")
+                .unwrap_or_else(|| "mail".into())
+                .into(),
             sweep_interval_secs: parse_secs("REDRESS_SWEEP_SECS", 60)?,
             outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
+            retry_base_secs: parse_secs("REDRESS_RETRY_BASE_SECS", 60)?,
         };
         config.validate()?;
         Ok(config)
@@ -81,7 +88,10 @@ fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
         None => Ok(default),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number of seconds") }),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not a whole number of seconds"),
+            }),
         },
     }
 }

@@ -59,7 +59,9 @@ impl AppError {
     /// What may be shown to the person: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => "Something went wrong on our side; nothing was changed. Please try again.".into(),
+            AppError::Internal(_) => {
+                "Something went wrong on our side; nothing was changed. Please try again.".into()
+            }
             AppError::Validation(_) => "Some of the input is not valid; see the fields.".into(),
             other => other.to_string(),
         }
@@ -99,14 +101,20 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(ErrorBody { error: self.kind(), message: self.public_message(), fields })
+        response.json(ErrorBody {
+            error: self.kind(),
+            message: self.public_message(),
+            fields,
+        })
     }
 }
 
 impl From<WorkflowError> for AppError {
     fn from(e: WorkflowError) -> Self {
         match e {
-            WorkflowError::NotPermitted { .. } | WorkflowError::MayNotOpen { .. } => AppError::Forbidden(e.to_string()),
+            WorkflowError::NotPermitted { .. } | WorkflowError::MayNotOpen { .. } => {
+                AppError::Forbidden(e.to_string())
+            }
             WorkflowError::WrongOutcome { .. } => AppError::field("outcome", e.to_string()),
             _ => AppError::Conflict(e.to_string()),
         }

@@ -15,7 +15,12 @@ pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration)
     loop {
         match outbox::deliver_due(&state.pool, &mailer).await {
             Ok(report) if report.sent + report.retrying + report.failed > 0 => {
-                tracing::info!(sent = report.sent, retrying = report.retrying, failed = report.failed, "outbox pass");
+                tracing::info!(
+                    sent = report.sent,
+                    retrying = report.retrying,
+                    failed = report.failed,
+                    "outbox pass"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "outbox pass failed"),
@@ -30,7 +35,11 @@ pub async fn sweeper(state: AppState, every: Duration) {
     loop {
         ticker.tick().await;
         let svc = state.services.clone();
-        match db::run(&state.pool, move |conn| crate::services::sweep(conn, &svc, Utc::now())).await {
+        match db::run(&state.pool, move |conn| {
+            crate::services::sweep(conn, &svc, Utc::now())
+        })
+        .await
+        {
             Ok(report) => {
                 if !report.closed.is_empty() || !report.marked_overdue.is_empty() {
                     tracing::info!(closed = ?report.closed, overdue = ?report.marked_overdue, "deadline sweep");

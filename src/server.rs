@@ -26,7 +26,10 @@ pub enum StartError {
 
 pub fn services(config: &Config) -> Result<Services, StartError> {
     let emails = EmailTemplates::load().map_err(|e| StartError::Setup(e.to_string()))?;
-    Ok(Services { base_url: config.base_url.clone(), emails })
+    Ok(Services {
+        base_url: config.base_url.clone(),
+        emails,
+    })
 }
 
 pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
@@ -43,14 +46,17 @@ pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
     let pool = db::connect(&config.database_url, 8)?;
     let state = state(&config, pool)?;
-    let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
+    let mailer =
+        Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
     let worker = actix_web::rt::spawn(crate::jobs::outbox_worker(
         state.clone(),
         mailer,
         Duration::from_secs(config.outbox_poll_secs),
     ));
-    let sweeper =
-        actix_web::rt::spawn(crate::jobs::sweeper(state.clone(), Duration::from_secs(config.sweep_interval_secs)));
+    let sweeper = actix_web::rt::spawn(crate::jobs::sweeper(
+        state.clone(),
+        Duration::from_secs(config.sweep_interval_secs),
+    ));
     let data = web::Data::new(state);
     tracing::info!(address = %listener.local_addr()?, base_url = %config.base_url, "Redress is listening");
     let server = HttpServer::new(move || {

@@ -72,7 +72,9 @@ pub fn long_date(t: DateTime<Utc>, tz: Tz) -> String {
 
 /// A moment as people read it: "Monday 13 April 2026 at 14:05".
 pub fn long_date_time(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%A %-d %B %Y at %H:%M").to_string()
+    t.with_timezone(&tz)
+        .format("%A %-d %B %Y at %H:%M")
+        .to_string()
 }
 
 #[cfg(test)]

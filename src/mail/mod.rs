@@ -30,7 +30,10 @@ pub enum TemplateError {
     #[error("email template {0} is missing")]
     Missing(String),
     #[error("email template {name} does not compile: {source}")]
-    Compile { name: String, source: Box<handlebars::TemplateError> },
+    Compile {
+        name: String,
+        source: Box<handlebars::TemplateError>,
+    },
 }
 
 impl EmailTemplates {
@@ -40,14 +43,20 @@ impl EmailTemplates {
         // Plain-text mail: nothing is HTML, so nothing is escaped.
         registry.register_escape_fn(handlebars::no_escape);
         for path in EmailAssets::iter() {
-            let Some(name) = path.strip_suffix(".hbs") else { continue };
-            let file = EmailAssets::get(&path).ok_or_else(|| TemplateError::Missing(path.to_string()))?;
+            let Some(name) = path.strip_suffix(".hbs") else {
+                continue;
+            };
+            let file =
+                EmailAssets::get(&path).ok_or_else(|| TemplateError::Missing(path.to_string()))?;
             let source = String::from_utf8_lossy(&file.data).into_owned();
             let result = match name.strip_prefix("partials/") {
                 Some(partial) => registry.register_partial(partial, source),
                 None => registry.register_template_string(name, source),
             };
-            result.map_err(|e| TemplateError::Compile { name: name.to_string(), source: Box::new(e) })?;
+            result.map_err(|e| TemplateError::Compile {
+                name: name.to_string(),
+                source: Box::new(e),
+            })?;
         }
         for template in EmailTemplate::ALL {
             for part in ["subject", "text"] {
@@ -65,16 +74,25 @@ impl EmailTemplates {
         template: EmailTemplate,
         context: &C,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
-        let subject = self.registry.render(&format!("{template}/subject"), context)?;
+        let subject = self
+            .registry
+            .render(&format!("{template}/subject"), context)?;
         let text = self.registry.render(&format!("{template}/text"), context)?;
-        Ok(RenderedEmail { subject: one_line(&subject), text })
+        Ok(RenderedEmail {
+            subject: one_line(&subject),
+            text,
+        })
     }
 }
 
 /// A subject is one line: any line break a name or a reference brought in is folded into a
 /// space, so nothing written by the public can add a header.
 pub fn one_line(s: &str) -> String {
-    s.split(|c: char| c.is_control()).filter(|p| !p.trim().is_empty()).map(str::trim).collect::<Vec<_>>().join(" ")
+    s.split(|c: char| c.is_control())
+        .filter(|p| !p.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -88,7 +106,10 @@ mod tests {
 
     #[test]
     fn subjects_never_carry_line_breaks() {
-        assert_eq!(one_line("Case PEN-1\r\nBcc: x@example.org"), "Case PEN-1 Bcc: x@example.org");
+        assert_eq!(
+            one_line("Case PEN-1\r\nBcc: x@example.org"),
+            "Case PEN-1 Bcc: x@example.org"
+        );
         assert_eq!(one_line("  a \n\n b "), "a b");
     }
 }

@@ -29,6 +29,7 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     domain: String,
+    retry_base: chrono::Duration,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +56,29 @@ impl Mailer {
             }
             None => {
                 std::fs::create_dir_all(&config.mail_dir).map_err(|e| {
-                    MailSetupError(format!("cannot create the mail folder {}: {e}", config.mail_dir.display()))
+                    MailSetupError(format!(
+                        "cannot create the mail folder {}: {e}",
+                        config.mail_dir.display()
+                    ))
                 })?;
                 Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&config.mail_dir))
             }
         };
-        Ok(Mailer { transport, from, domain })
+        let retry_base =
+            chrono::Duration::seconds(i64::try_from(config.retry_base_secs).unwrap_or(60));
+        Ok(Mailer {
+            transport,
+            from,
+            domain,
+            retry_base,
+        })
     }
 
     fn build(&self, row: &OutboxRow) -> Result<Message, String> {
-        let to: Mailbox = row.to_address.parse().map_err(|e| format!("bad recipient address: {e}"))?;
+        let to: Mailbox = row
+            .to_address
+            .parse()
+            .map_err(|e| format!("bad recipient address: {e}"))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -79,8 +93,16 @@ impl Mailer {
     async fn send(&self, row: &OutboxRow) -> Result<(), (bool, String)> {
         let message = self.build(row).map_err(|e| (true, e))?;
         match &self.transport {
-            Transport::Smtp(t) => t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string())),
-            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| (false, e.to_string())),
+            Transport::Smtp(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.is_permanent(), e.to_string())),
+            Transport::Files(t) => t
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| (false, e.to_string())),
         }
     }
 }
@@ -98,7 +120,9 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
             outbox::status
                 .eq("pending")
                 .and(outbox::next_attempt_at.le(now_db))
-                .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
+                .or(outbox::status
+                    .eq("sending")
+                    .and(outbox::locked_until.lt(now_db))),
         )
         .order((outbox::next_attempt_at, outbox::created_at))
         .limit(BATCH)
@@ -111,7 +135,9 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
                 outbox::status
                     .eq("pending")
                     .and(outbox::next_attempt_at.le(now_db))
-                    .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
+                    .or(outbox::status
+                        .eq("sending")
+                        .and(outbox::locked_until.lt(now_db))),
             ),
         )
         .set((
@@ -121,16 +147,21 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
         ))
         .execute(conn)?;
         if taken == 1 {
-            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).first(conn)?);
+            claimed.push(
+                outbox::table
+                    .find(&id)
+                    .select(OutboxRow::as_select())
+                    .first(conn)?,
+            );
         }
     }
     Ok(claimed)
 }
 
-/// Exponential backoff from one minute, capped at an hour.
-pub fn backoff(attempts: i32) -> chrono::Duration {
-    let exp = attempts.clamp(1, 7) - 1;
-    chrono::Duration::minutes((1i64 << exp).min(60))
+/// Exponential backoff from `base`, doubling with each attempt, capped at an hour.
+pub fn backoff(attempts: i32, base: chrono::Duration) -> chrono::Duration {
+    let exp = attempts.clamp(1, 13) - 1;
+    (base * (1 << exp)).min(chrono::Duration::hours(1))
 }
 
 /// Private links are only ever stored as hashes; a queued email has to carry the link until
@@ -141,7 +172,10 @@ pub fn redact_links(body: &str) -> String {
     while let Some(pos) = rest.find("/c/") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let token_len = tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
+        let token_len = tail
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .count();
         if token_len >= 32 {
             out.push_str("[private link removed once sent]");
         } else {
@@ -154,15 +188,19 @@ pub fn redact_links(body: &str) -> String {
 }
 
 fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
-        .set((
-            outbox::status.eq("sent"),
-            outbox::sent_at.eq(Some(to_db_time(now))),
-            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-            outbox::last_error.eq(None::<String>),
-            outbox::body_text.eq(redact_links(&row.body_text)),
-        ))
-        .execute(conn)
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(&row.id))
+            .filter(outbox::status.eq("sending")),
+    )
+    .set((
+        outbox::status.eq("sent"),
+        outbox::sent_at.eq(Some(to_db_time(now))),
+        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+        outbox::last_error.eq(None::<String>),
+        outbox::body_text.eq(redact_links(&row.body_text)),
+    ))
+    .execute(conn)
 }
 
 fn record_failure(
@@ -170,17 +208,22 @@ fn record_failure(
     row: &OutboxRow,
     permanent: bool,
     reason: &str,
+    retry_after: chrono::Duration,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let status = if permanent { "failed" } else { "pending" };
-    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
-        .set((
-            outbox::status.eq(status),
-            outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
-            outbox::next_attempt_at.eq(to_db_time(now + backoff(row.attempts))),
-            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-        ))
-        .execute(conn)
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq(&row.id))
+            .filter(outbox::status.eq("sending")),
+    )
+    .set((
+        outbox::status.eq(status),
+        outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
+        outbox::next_attempt_at.eq(to_db_time(now + retry_after)),
+        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+    ))
+    .execute(conn)
 }
 
 /// One pass over the outbox: claim what is due, send it, record each result.
@@ -203,10 +246,13 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
                 tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, %reason, "email not delivered");
             }
             let row_for_db = row.clone();
+            let retry_after = backoff(row.attempts, mailer.retry_base);
             db::run(pool, move |conn| {
                 match result {
                     Ok(()) => record_sent(conn, &row_for_db, now)?,
-                    Err((permanent, reason)) => record_failure(conn, &row_for_db, permanent, &reason, now)?,
+                    Err((permanent, reason)) => {
+                        record_failure(conn, &row_for_db, permanent, &reason, retry_after, now)?
+                    }
                 };
                 Ok(())
             })
@@ -217,5 +263,29 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
             // hammering it message by message.
             return Ok(report);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        let base = chrono::Duration::seconds(60);
+        assert_eq!(backoff(1, base), chrono::Duration::seconds(60));
+        assert_eq!(backoff(2, base), chrono::Duration::seconds(120));
+        assert_eq!(backoff(4, base), chrono::Duration::seconds(480));
+        assert_eq!(backoff(30, base), chrono::Duration::hours(1));
+    }
+
+    #[test]
+    fn sent_mail_keeps_no_private_link() {
+        let token = "ab".repeat(32);
+        let body = format!("Appeal here:\nhttps://x.example/c/{token}\nThanks. See /c/short too.");
+        let redacted = redact_links(&body);
+        assert!(!redacted.contains(&token));
+        assert!(redacted.contains("https://x.example/c/[private link removed once sent]"));
+        assert!(redacted.contains("/c/short too."));
     }
 }

@@ -26,7 +26,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn home(state: web::Data<AppState>) -> HttpResponse {
-    state.pages.render_response(StatusCode::OK, "home", &serde_json::json!({ "title": "Redress" }))
+    state.pages.render_response(
+        StatusCode::OK,
+        "home",
+        &serde_json::json!({ "title": "Redress" }),
+    )
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,7 @@ struct CasePage {
 }
 
 #[derive(Serialize, Deserialize, Default, Clone)]
+#[serde(default)]
 struct FormValues {
     appeal: String,
     case_for_committee: String,
@@ -72,9 +77,13 @@ struct FormValues {
 
 /// What happens next, in plain words, with the date it hangs on.
 fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
-    let due = case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
+    let due = case
+        .due_at
+        .map(|t| long_date(from_db_time(t), org.tz()))
+        .unwrap_or_default();
     let state = CaseState::parse(&case.state).unwrap_or(CaseState::Closed);
-    let you_may_escalate = "You may now put your case in writing to the executive committee, using the form below.";
+    let you_may_escalate =
+        "You may now put your case in writing to the executive committee, using the form below.";
     match (state, case.overdue) {
         (CaseState::NoticeSent, _) => format!("You may appeal against the removal until the end of {due}. If you do not, the case will close."),
         (CaseState::AppealLodged | CaseState::ComplaintReceived, false) => {
@@ -138,7 +147,11 @@ fn build_page(
         platform: case.platform.clone(),
         content_url: case.content_url.clone(),
         content_text: case.content_text.clone(),
-        explanation_label: if is_removal { "Why it was removed".into() } else { "Why you reported it".into() },
+        explanation_label: if is_removal {
+            "Why it was removed".into()
+        } else {
+            "Why you reported it".into()
+        },
         explanation: case.explanation.clone(),
         rules: case.rules(),
         timeline,
@@ -155,7 +168,16 @@ fn build_page(
 
 async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let result = db::run(&state.pool, move |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default(), None)).await;
+    let result = db::run(&state.pool, move |conn| {
+        build_page(
+            conn,
+            &token,
+            FieldErrors::new(),
+            FormValues::default(),
+            None,
+        )
+    })
+    .await;
     match result {
         Ok(page) => state.pages.render_response(StatusCode::OK, "case", &page),
         Err(e) => page_error(&state, e),
@@ -169,7 +191,12 @@ struct PartyForm {
     reason: Option<String>,
 }
 
-async fn party_step(state: web::Data<AppState>, token: String, action: Action, form: PartyForm) -> HttpResponse {
+async fn party_step(
+    state: web::Data<AppState>,
+    token: String,
+    action: Action,
+    form: PartyForm,
+) -> HttpResponse {
     let svc = state.services.clone();
     let words = match action {
         Action::LodgeAppeal => form.appeal.clone(),
@@ -184,19 +211,39 @@ async fn party_step(state: web::Data<AppState>, token: String, action: Action, f
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
         let (case, party) = services::case_for_link(conn, &t)?;
-        let by = ActorRef { actor: party, user_id: None };
-        services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
+        let by = ActorRef {
+            actor: party,
+            user_id: None,
+        };
+        services::act(
+            conn,
+            &svc,
+            &case.id,
+            action,
+            &by,
+            words.as_deref(),
+            Utc::now(),
+        )
     })
     .await;
     match result {
         Ok(_) => {
             state.outbox_wake.notify_one();
-            HttpResponse::SeeOther().insert_header(("Location", format!("/c/{token}"))).finish()
+            HttpResponse::SeeOther()
+                .insert_header(("Location", format!("/c/{token}")))
+                .finish()
         }
         Err(AppError::Validation(errors)) => {
-            let page = db::run(&state.pool, move |conn| build_page(conn, &token, errors, values, None)).await;
+            let page = db::run(&state.pool, move |conn| {
+                build_page(conn, &token, errors, values, None)
+            })
+            .await;
             match page {
-                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page),
+                Ok(page) => {
+                    state
+                        .pages
+                        .render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page)
+                }
                 Err(e) => page_error(&state, e),
             }
         }
@@ -204,16 +251,46 @@ async fn party_step(state: web::Data<AppState>, token: String, action: Action, f
     }
 }
 
-async fn appeal(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
-    party_step(state, path.into_inner(), Action::LodgeAppeal, form.into_inner()).await
+async fn appeal(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<PartyForm>,
+) -> HttpResponse {
+    party_step(
+        state,
+        path.into_inner(),
+        Action::LodgeAppeal,
+        form.into_inner(),
+    )
+    .await
 }
 
-async fn escalate(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
-    party_step(state, path.into_inner(), Action::Escalate, form.into_inner()).await
+async fn escalate(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<PartyForm>,
+) -> HttpResponse {
+    party_step(
+        state,
+        path.into_inner(),
+        Action::Escalate,
+        form.into_inner(),
+    )
+    .await
 }
 
-async fn withdraw(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<PartyForm>) -> HttpResponse {
-    party_step(state, path.into_inner(), Action::Withdraw, form.into_inner()).await
+async fn withdraw(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<PartyForm>,
+) -> HttpResponse {
+    party_step(
+        state,
+        path.into_inner(),
+        Action::Withdraw,
+        form.into_inner(),
+    )
+    .await
 }
 
 #[derive(Serialize)]
@@ -238,6 +315,7 @@ struct RuleOption {
 }
 
 #[derive(Serialize, Deserialize, Default, Clone)]
+#[serde(default)]
 struct ReportValues {
     platform: String,
     content_url: String,
@@ -257,10 +335,18 @@ fn report_page(
     let org = services::find_org(conn, slug)?;
     let rules = store::rules_of(conn, &org.id)?
         .into_iter()
-        .map(|r| RuleOption { selected: r.code == values.rule_code, code: r.code, title: r.title })
+        .map(|r| RuleOption {
+            selected: r.code == values.rule_code,
+            code: r.code,
+            title: r.title,
+        })
         .collect();
     Ok(ReportPage {
-        title: if errors.is_empty() { "Report content".into() } else { "Error: Report content".into() },
+        title: if errors.is_empty() {
+            "Report content".into()
+        } else {
+            "Error: Report content".into()
+        },
         org_name: org.name,
         slug: org.slug,
         rules,
@@ -275,13 +361,21 @@ fn report_page(
 
 async fn report_form(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let slug = path.into_inner();
-    match db::run(&state.pool, move |conn| report_page(conn, &slug, FieldErrors::new(), ReportValues::default())).await {
+    match db::run(&state.pool, move |conn| {
+        report_page(conn, &slug, FieldErrors::new(), ReportValues::default())
+    })
+    .await
+    {
         Ok(page) => state.pages.render_response(StatusCode::OK, "report", &page),
         Err(e) => page_error(&state, e),
     }
 }
 
-async fn report_submit(state: web::Data<AppState>, path: web::Path<String>, form: web::Form<ReportValues>) -> HttpResponse {
+async fn report_submit(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<ReportValues>,
+) -> HttpResponse {
     let slug = path.into_inner();
     let values = form.into_inner();
     let input = ComplaintInput {
@@ -298,7 +392,11 @@ async fn report_submit(state: web::Data<AppState>, path: web::Path<String>, form
     let result = db::run(&state.pool, move |conn| {
         let opened = services::submit_complaint(conn, &svc, &s, input, Utc::now())?;
         let org = store::org_by_id(conn, &opened.case.organisation_id)?;
-        let due = opened.case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
+        let due = opened
+            .case
+            .due_at
+            .map(|t| long_date(from_db_time(t), org.tz()))
+            .unwrap_or_default();
         Ok((opened, org.name, due))
     })
     .await;
@@ -319,8 +417,16 @@ async fn report_submit(state: web::Data<AppState>, path: web::Path<String>, form
             )
         }
         Err(AppError::Validation(errors)) => {
-            match db::run(&state.pool, move |conn| report_page(conn, &slug, errors, values)).await {
-                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "report", &page),
+            match db::run(&state.pool, move |conn| {
+                report_page(conn, &slug, errors, values)
+            })
+            .await
+            {
+                Ok(page) => {
+                    state
+                        .pages
+                        .render_response(StatusCode::UNPROCESSABLE_ENTITY, "report", &page)
+                }
                 Err(e) => page_error(&state, e),
             }
         }

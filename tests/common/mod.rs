@@ -1,0 +1,632 @@
+//! The test harness: a real Redress server on 127.0.0.1 with a fresh SQLite file, a real SMTP
+//! server (mailin-embedded) that it delivers to, the real CLI binary, and an HTTP client.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use mailin_embedded::{response, Handler, Response, Server};
+use serde_json::Value;
+
+/// One email as the SMTP server received it.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub envelope_to: Vec<String>,
+    pub headers: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl Mail {
+    /// The first private link in the body.
+    pub fn link(&self) -> Option<String> {
+        let start = self.body.find("http://127.0.0.1:")?;
+        let rest = &self.body[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let link = &rest[..end];
+        link.contains("/c/").then(|| link.to_string())
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.headers
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    }
+}
+
+#[derive(Clone)]
+struct SmtpSink {
+    received: Arc<Mutex<Vec<Mail>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for SmtpSink {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let raw = String::from_utf8_lossy(&self.data).replace("\r\n", "\n");
+        let (headers, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
+        // Unfold continued header lines.
+        let headers = headers.replace("\n ", " ").replace("\n\t", " ");
+        let qp = headers
+            .to_ascii_lowercase()
+            .contains("content-transfer-encoding: quoted-printable");
+        let body = if qp {
+            decode_quoted_printable(body)
+        } else {
+            body.to_string()
+        };
+        let subject = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject:"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        self.received.lock().unwrap().push(Mail {
+            envelope_to: self.to.clone(),
+            headers,
+            subject,
+            body,
+        });
+        response::OK
+    }
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A real SMTP server on 127.0.0.1 that keeps every message it accepts.
+pub struct SmtpServer {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(listener)
+    }
+
+    pub fn start_on(listener: TcpListener) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let sink = SmtpSink {
+            received: received.clone(),
+            to: vec![],
+            data: vec![],
+        };
+        std::thread::spawn(move || {
+            let mut server = Server::new(sink);
+            server
+                .with_name("test.smtp")
+                .with_num_threads(16)
+                .with_tcp_listener(listener);
+            let _ = server.serve();
+        });
+        SmtpServer { port, received }
+    }
+
+    pub fn all(&self) -> Vec<Mail> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+pub struct Token(pub String);
+
+/// A running Redress with its database, mail server and CLI.
+pub struct TestApp {
+    pub dir: tempfile::TempDir,
+    pub base_url: String,
+    pub smtp: SmtpServer,
+    pub db_path: PathBuf,
+    pub smtp_port: u16,
+    http: ureq::Agent,
+}
+
+pub const ORG: &str = "penrith";
+pub const SECRETARY: &str = "secretary@penrith.example";
+pub const MODERATOR: &str = "mod@penrith.example";
+pub const MODERATOR2: &str = "mod2@penrith.example";
+pub const COMMITTEE: &str = "chair@penrith.example";
+pub const ADMIN: &str = "admin@penrith.example";
+
+/// Tokens of the standard cast of one organisation.
+pub struct Cast {
+    pub moderator: String,
+    pub secretary: String,
+    pub committee: String,
+    pub admin: String,
+    /// A moderator of another organisation.
+    pub outsider: String,
+}
+
+impl TestApp {
+    pub fn start() -> Self {
+        let smtp = SmtpServer::start();
+        let port = smtp.port;
+        Self::start_with(smtp, port)
+    }
+
+    /// Starts Redress delivering to `smtp_port` (which may have no server yet).
+    pub fn start_with(smtp: SmtpServer, smtp_port: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("redress.db");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let base_url = format!("http://{addr}");
+        let config = redress::config::Config {
+            database_url: db_path.display().to_string(),
+            bind: addr,
+            base_url: base_url.clone(),
+            smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}")),
+            mail_from: "Penrith CLP <redress@penrith.example>".into(),
+            mail_dir: dir.path().join("mail"),
+            // The real clock never reaches a deadline in a test; sweeps are run with --now.
+            sweep_interval_secs: 3600,
+            outbox_poll_secs: 1,
+            retry_base_secs: 1,
+        };
+        config.validate().unwrap();
+        // Migrate before the server starts so the CLI and the server never race on it.
+        redress::db::connect(&config.database_url, 1).unwrap();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(redress::server::run(config, listener))
+                .unwrap();
+        });
+        let http = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        let app = TestApp {
+            dir,
+            base_url,
+            smtp,
+            db_path,
+            smtp_port,
+            http,
+        };
+        app.wait_until_up();
+        app
+    }
+
+    fn wait_until_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.http.get(&self.base_url).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start");
+    }
+
+    /// Runs the real `redress` binary against this app's database and mail server.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with_stdin(args, None)
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_redress"));
+        cmd.args(args)
+            .env("DATABASE_URL", &self.db_path)
+            .env("REDRESS_BASE_URL", &self.base_url)
+            .env("SMTP_URL", format!("smtp://127.0.0.1:{}", self.smtp_port))
+            .env("REDRESS_MAIL_FROM", "Penrith CLP <redress@penrith.example>")
+            .env("REDRESS_MAIL_DIR", self.dir.path().join("mail"))
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs the CLI and insists that it succeeds; returns its standard output.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "redress {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// One organisation with rules and its staff, plus a second organisation with its own
+    /// moderator.
+    pub fn setup(&self) -> Cast {
+        self.cli_ok(&[
+            "org",
+            "add",
+            "--slug",
+            ORG,
+            "--name",
+            "Penrith CLP",
+            "--secretary-email",
+            SECRETARY,
+            "--prefix",
+            "PEN",
+        ]);
+        self.cli_ok(&[
+            "rule",
+            "add",
+            "--org",
+            ORG,
+            "--code",
+            "3a",
+            "--title",
+            "Personal attacks",
+            "--summary",
+            "Criticise views, never people: no insults or abuse.",
+        ]);
+        self.cli_ok(&[
+            "rule",
+            "add",
+            "--org",
+            ORG,
+            "--code",
+            "3e",
+            "--title",
+            "Legal risk",
+            "--summary",
+            "Nothing that could be libellous or breach copyright.",
+        ]);
+        self.cli_ok(&[
+            "user",
+            "add",
+            "--org",
+            ORG,
+            "--email",
+            MODERATOR,
+            "--name",
+            "Mo Derator",
+            "--role",
+            "moderator",
+        ]);
+        self.cli_ok(&[
+            "user",
+            "add",
+            "--org",
+            ORG,
+            "--email",
+            MODERATOR2,
+            "--name",
+            "Second Mod",
+            "--role",
+            "moderator",
+        ]);
+        self.cli_ok(&[
+            "user",
+            "add",
+            "--org",
+            ORG,
+            "--email",
+            SECRETARY,
+            "--name",
+            "Sec Retary",
+            "--role",
+            "secretary",
+        ]);
+        self.cli_ok(&[
+            "user",
+            "add",
+            "--org",
+            ORG,
+            "--email",
+            COMMITTEE,
+            "--name",
+            "Chair",
+            "--role",
+            "committee",
+        ]);
+        self.cli_ok(&[
+            "user", "add", "--org", ORG, "--email", ADMIN, "--name", "Admin", "--role", "admin",
+        ]);
+        self.cli_ok(&[
+            "org",
+            "add",
+            "--slug",
+            "westend",
+            "--name",
+            "West End Parish",
+            "--secretary-email",
+            "clerk@westend.example",
+        ]);
+        self.cli_ok(&[
+            "rule",
+            "add",
+            "--org",
+            "westend",
+            "--code",
+            "3a",
+            "--title",
+            "Abuse",
+            "--summary",
+            "No abuse.",
+        ]);
+        self.cli_ok(&[
+            "user",
+            "add",
+            "--org",
+            "westend",
+            "--email",
+            "mod@westend.example",
+            "--name",
+            "W Mod",
+            "--role",
+            "moderator",
+        ]);
+        let token = |org: &str, email: &str| {
+            self.cli_ok(&["token", "add", "--org", org, "--email", email])
+                .trim()
+                .to_string()
+        };
+        Cast {
+            moderator: token(ORG, MODERATOR),
+            secretary: token(ORG, SECRETARY),
+            committee: token(ORG, COMMITTEE),
+            admin: token(ORG, ADMIN),
+            outsider: token("westend", "mod@westend.example"),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base_url, path)
+        }
+    }
+
+    /// A JSON request; returns the status and the body (Null when it is not JSON).
+    pub fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let url = self.url(path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match (method, body) {
+            ("GET", _) => {
+                let mut req = self.http.get(&url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.call()
+            }
+            (_, body) => {
+                let mut req = self.http.post(&url);
+                if let Some(a) = &auth {
+                    req = req.header("Authorization", a);
+                }
+                req.send_json(body.cloned().unwrap_or(Value::Null))
+            }
+        };
+        let mut response = response.unwrap();
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(10 << 20)
+            .read_to_string()
+            .unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A raw POST with a body and content type of the caller's choosing.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, String) {
+        let mut req = self
+            .http
+            .post(&self.url(path))
+            .header("Content-Type", content_type);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        let mut response = req.send(body).unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    pub fn get_page(&self, path: &str) -> (u16, String) {
+        let mut response = self.http.get(&self.url(path)).call().unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// Submits a form as a browser would; returns the status, the Location header and the body.
+    pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
+        let mut response = self
+            .http
+            .post(&self.url(path))
+            .send_form(fields.iter().copied())
+            .unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (
+            status,
+            location,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// Waits until the SMTP server has received a message matching `pred`, and returns it.
+    pub fn wait_for_mail(&self, what: &str, pred: impl Fn(&Mail) -> bool) -> Mail {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(m) = self.smtp.all().into_iter().find(|m| pred(m)) {
+                return m;
+            }
+            if Instant::now() > deadline {
+                let seen: Vec<_> = self
+                    .smtp
+                    .all()
+                    .iter()
+                    .map(|m| (m.envelope_to.clone(), m.subject.clone()))
+                    .collect();
+                panic!("no email {what} arrived; received: {seen:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The email sent to `to` whose subject contains `subject`.
+    pub fn mail_to(&self, to: &str, subject: &str) -> Mail {
+        self.wait_for_mail(&format!("to {to} about {subject:?}"), |m| {
+            m.envelope_to.iter().any(|t| t == to) && m.subject.contains(subject)
+        })
+    }
+
+    /// How many emails the SMTP server received for `to` with `subject` in the subject.
+    pub fn count_mail(&self, to: &str, subject: &str) -> usize {
+        self.smtp
+            .all()
+            .iter()
+            .filter(|m| m.envelope_to.iter().any(|t| t == to) && m.subject.contains(subject))
+            .count()
+    }
+
+    /// Waits until the outbox holds no email still to send.
+    pub fn wait_outbox_settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let c = self.counts();
+            if c.outbox_unsent == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "outbox never emptied: {c:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Row counts straight from the database: what "nothing changed" is checked against.
+    pub fn counts(&self) -> Counts {
+        use redress::db::schema::{case_events, case_tokens, cases, outbox};
+        let pool = redress::db::connect(&self.db_path.display().to_string(), 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let cases_n: i64 = cases::table.count().get_result(&mut *conn).unwrap();
+        let events: i64 = case_events::table.count().get_result(&mut *conn).unwrap();
+        let emails: i64 = outbox::table.count().get_result(&mut *conn).unwrap();
+        let tokens: i64 = case_tokens::table.count().get_result(&mut *conn).unwrap();
+        let outbox_unsent: i64 = outbox::table
+            .filter(outbox::status.eq_any(["pending", "sending"]))
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        let states: Vec<(String, String, bool)> = cases::table
+            .select((cases::reference, cases::state, cases::overdue))
+            .order(cases::reference)
+            .load(&mut *conn)
+            .unwrap();
+        Counts {
+            cases: cases_n,
+            events,
+            emails,
+            tokens,
+            outbox_unsent,
+            states,
+        }
+    }
+
+    /// Records a removal with the usual fields, overridden by `changes`.
+    pub fn record_removal(&self, token: &str, changes: Value) -> (u16, Value) {
+        let mut body = serde_json::json!({
+            "platform": "Facebook",
+            "content_url": "https://facebook.com/penrithclp/posts/1234",
+            "content_text": "You are all idiots and your candidate is a crook.",
+            "author_name": "Pat Poster",
+            "author_email": "pat@poster.example",
+            "rule_codes": ["3a"],
+            "explanation": "A personal insult aimed at other members.",
+        });
+        if let (Value::Object(b), Value::Object(c)) = (&mut body, changes) {
+            for (k, v) in c {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    b.insert(k, v);
+                }
+            }
+        }
+        self.api("POST", "/api/v1/removals", Some(token), Some(&body))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub cases: i64,
+    pub events: i64,
+    pub emails: i64,
+    pub tokens: i64,
+    pub outbox_unsent: i64,
+    pub states: Vec<(String, String, bool)>,
+}
+
+/// The path of a private link, e.g. /c/abc….
+pub fn path_of(link: &str) -> String {
+    let i = link.find("/c/").expect("a private link");
+    link[i..].to_string()
+}
