@@ -14,11 +14,7 @@ use crate::server;
 use crate::services::{self, OrgInput};
 
 #[derive(Parser)]
-#[command(
-    name = "redress",
-    version,
-    about = "Case management for moderation appeals and complaints"
-)]
+#[command(name = "redress", version, about = "Case management for moderation appeals and complaints")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -173,18 +169,14 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => {
             let listener = TcpListener::bind(config.bind)
                 .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-            actix_web::rt::System::new()
-                .block_on(server::run(config, listener))
-                .map_err(|e| e.to_string())
+            actix_web::rt::System::new().block_on(server::run(config, listener)).map_err(|e| e.to_string())
         }
         Command::Migrate => {
             open()?;
             println!("database is up to date");
             Ok(())
         }
-        Command::Org {
-            command: OrgCommand::Add(a),
-        } => {
+        Command::Org { command: OrgCommand::Add(a) } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             let org = services::add_org(
@@ -209,15 +201,7 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Rule {
-            command:
-                RuleCommand::Add {
-                    org,
-                    code,
-                    title,
-                    summary,
-                },
-        } => {
+        Command::Rule { command: RuleCommand::Add { org, code, title, summary } } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             let rule = services::add_rule(&mut conn, &org, &code, &title, &summary, now)
@@ -225,16 +209,7 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("added rule {} ({})", rule.code, rule.title);
             Ok(())
         }
-        Command::User {
-            command:
-                UserCommand::Add {
-                    org,
-                    email,
-                    name,
-                    role,
-                    password_stdin,
-                },
-        } => {
+        Command::User { command: UserCommand::Add { org, email, name, role, password_stdin } } => {
             let password = if password_stdin {
                 let mut buf = String::new();
                 std::io::stdin()
@@ -246,34 +221,21 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let user = services::add_user(
-                &mut conn,
-                &org,
-                &email,
-                &name,
-                &role,
-                password.as_deref(),
-                now,
-            )
-            .map_err(|e| e.to_string())?;
+            let user = services::add_user(&mut conn, &org, &email, &name, &role, password.as_deref(), now)
+                .map_err(|e| e.to_string())?;
             println!("{} is now {role} in {org}", user.email);
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Add { org, email, label },
-        } => {
+        Command::Token { command: TokenCommand::Add { org, email, label } } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let token = services::add_token(&mut conn, &org, &email, &label, now)
-                .map_err(|e| e.to_string())?;
+            let token =
+                services::add_token(&mut conn, &org, &email, &label, now).map_err(|e| e.to_string())?;
             println!("{token}");
             eprintln!("This token is shown once. Send it as: Authorization: Bearer <token>");
             Ok(())
         }
-        Command::Sweep {
-            now: at,
-            no_deliver,
-        } => {
+        Command::Sweep { now: at, no_deliver } => {
             let at = at.unwrap_or(now);
             let pool = open()?;
             let svc = server::services(&config).map_err(|e| e.to_string())?;
@@ -298,9 +260,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 // The SMTP pool lives on the runtime, so it is built (and dropped) inside it.
                 let delivered = actix_web::rt::System::new().block_on(async {
                     let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;
-                    outbox::deliver_due(&pool, &mailer)
-                        .await
-                        .map_err(|e| e.to_string())
+                    outbox::deliver_due(&pool, &mailer).await.map_err(|e| e.to_string())
                 })?;
                 println!(
                     "email: {} sent, {} to retry, {} failed",

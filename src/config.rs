@@ -45,11 +45,8 @@ impl Config {
             bind,
             base_url: base_url.trim_end_matches('/').to_string(),
             smtp_url: var("SMTP_URL"),
-            mail_from: var("REDRESS_MAIL_FROM")
-                .unwrap_or_else(|| "Redress <redress@localhost>".into()),
-            mail_dir: var("REDRESS_MAIL_DIR")
-                .unwrap_or_else(|| "mail".into())
-                .into(),
+            mail_from: var("REDRESS_MAIL_FROM").unwrap_or_else(|| "Redress <redress@localhost>".into()),
+            mail_dir: var("REDRESS_MAIL_DIR").unwrap_or_else(|| "mail".into()).into(),
             sweep_interval_secs: parse_secs("REDRESS_SWEEP_SECS", 60)?,
             outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
             retry_base_secs: parse_secs("REDRESS_RETRY_BASE_SECS", 60)?,
@@ -88,10 +85,9 @@ fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
         None => Ok(default),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(ConfigError::Invalid {
-                name,
-                reason: format!("{v:?} is not a whole number of seconds"),
-            }),
+            _ => {
+                Err(ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number of seconds") })
+            }
         },
     }
 }

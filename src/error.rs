@@ -101,11 +101,7 @@ impl ResponseError for AppError {
         if let AppError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(ErrorBody {
-            error: self.kind(),
-            message: self.public_message(),
-            fields,
-        })
+        response.json(ErrorBody { error: self.kind(), message: self.public_message(), fields })
     }
 }
 
@@ -130,7 +126,10 @@ impl From<diesel::result::Error> for AppError {
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
         tracing::error!(error = %e, "database connection unavailable");
-        AppError::Unavailable("The database is unavailable at the moment; nothing was changed. Please try again shortly.".into())
+        AppError::Unavailable(
+            "The database is unavailable at the moment; nothing was changed. Please try again shortly."
+                .into(),
+        )
     }
 }
 

@@ -35,11 +35,7 @@ pub async fn sweeper(state: AppState, every: Duration) {
     loop {
         ticker.tick().await;
         let svc = state.services.clone();
-        match db::run(&state.pool, move |conn| {
-            crate::services::sweep(conn, &svc, Utc::now())
-        })
-        .await
-        {
+        match db::run(&state.pool, move |conn| crate::services::sweep(conn, &svc, Utc::now())).await {
             Ok(report) => {
                 if !report.closed.is_empty() || !report.marked_overdue.is_empty() {
                     tracing::info!(closed = ?report.closed, overdue = ?report.marked_overdue, "deadline sweep");

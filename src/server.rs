@@ -26,10 +26,7 @@ pub enum StartError {
 
 pub fn services(config: &Config) -> Result<Services, StartError> {
     let emails = EmailTemplates::load().map_err(|e| StartError::Setup(e.to_string()))?;
-    Ok(Services {
-        base_url: config.base_url.clone(),
-        emails,
-    })
+    Ok(Services { base_url: config.base_url.clone(), emails })
 }
 
 pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
@@ -46,8 +43,7 @@ pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
     let pool = db::connect(&config.database_url, 8)?;
     let state = state(&config, pool)?;
-    let mailer =
-        Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
+    let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
     let worker = actix_web::rt::spawn(crate::jobs::outbox_worker(
         state.clone(),
         mailer,

@@ -9,14 +9,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{
-    api_tokens, case_events, case_tokens, cases, memberships, organisations, outbox, policy_rules,
-    users,
+    api_tokens, case_events, case_tokens, cases, memberships, organisations, outbox, policy_rules, users,
 };
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time};
 use crate::domain::{
-    self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind,
-    EmailTemplate, Outcome, Recipient, Role, Schedule, Transition, WorkflowError,
+    self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, Outcome, Recipient,
+    Role, Schedule, Transition, WorkflowError,
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::EmailTemplates;
@@ -50,9 +49,7 @@ impl StaffContext {
             .iter()
             .map(|r| Actor::Staff(*r))
             .find(fits)
-            .unwrap_or(Actor::Staff(
-                self.roles.first().copied().unwrap_or(Role::Admin),
-            ))
+            .unwrap_or(Actor::Staff(self.roles.first().copied().unwrap_or(Role::Admin)))
     }
 }
 
@@ -124,49 +121,26 @@ impl Organisation {
 }
 
 fn default_prefix(slug: &str) -> String {
-    slug.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .take(3)
-        .collect::<String>()
-        .to_ascii_uppercase()
+    slug.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect::<String>().to_ascii_uppercase()
 }
 
-pub fn add_org(
-    conn: &mut DbConnection,
-    input: OrgInput,
-    now: DateTime<Utc>,
-) -> AppResult<Organisation> {
+pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> AppResult<Organisation> {
     let mut c = Checker::new();
     let slug = input.slug.trim().to_string();
     if !(2..=40).contains(&slug.len())
-        || !slug
-            .chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
+        || !slug.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
     {
-        c.fail(
-            "slug",
-            "must be 2 to 40 characters of lower-case letters, digits and hyphens",
-        );
+        c.fail("slug", "must be 2 to 40 characters of lower-case letters, digits and hyphens");
     }
-    let name = c
-        .line("name", Some(&input.name), validate::NAME_MAX, true)
-        .unwrap_or_default();
-    let secretary_email = c
-        .email("secretary_email", Some(&input.secretary_email), true)
-        .unwrap_or_default();
-    let prefix = input
-        .reference_prefix
-        .unwrap_or_else(|| default_prefix(&slug))
-        .to_ascii_uppercase();
+    let name = c.line("name", Some(&input.name), validate::NAME_MAX, true).unwrap_or_default();
+    let secretary_email = c.email("secretary_email", Some(&input.secretary_email), true).unwrap_or_default();
+    let prefix = input.reference_prefix.unwrap_or_else(|| default_prefix(&slug)).to_ascii_uppercase();
     if !(2..=8).contains(&prefix.len()) || !prefix.chars().all(|ch| ch.is_ascii_alphanumeric()) {
         c.fail("reference_prefix", "must be 2 to 8 letters or digits");
     }
     let timezone = input.timezone.unwrap_or_else(|| "Europe/London".into());
     if parse_timezone(&timezone).is_none() {
-        c.fail(
-            "timezone",
-            format!("{timezone:?} is not a time zone name like Europe/London"),
-        );
+        c.fail("timezone", format!("{timezone:?} is not a time zone name like Europe/London"));
     }
     let mut days = |field: &str, v: Option<i32>, default: i32| {
         let d = v.unwrap_or(default);
@@ -196,16 +170,13 @@ pub fn add_org(
                 org.slug
             )));
         }
-        diesel::insert_into(organisations::table)
-            .values(&org)
-            .execute(conn)?;
+        diesel::insert_into(organisations::table).values(&org).execute(conn)?;
         Ok(org)
     })
 }
 
 pub fn find_org(conn: &mut DbConnection, slug: &str) -> AppResult<Organisation> {
-    store::org_by_slug(conn, slug)?
-        .ok_or_else(|| AppError::NotFound(format!("no organisation {slug:?}")))
+    store::org_by_slug(conn, slug)?.ok_or_else(|| AppError::NotFound(format!("no organisation {slug:?}")))
 }
 
 pub fn add_rule(
@@ -218,15 +189,10 @@ pub fn add_rule(
 ) -> AppResult<store::PolicyRule> {
     let mut c = Checker::new();
     let code = c.line("code", Some(code), 20, true).unwrap_or_default();
-    if !code
-        .chars()
-        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' || ch == '_')
-    {
+    if !code.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' || ch == '_') {
         c.fail("code", "may hold only letters, digits, '.', '-' and '_'");
     }
-    let title = c
-        .line("title", Some(title), validate::NAME_MAX, true)
-        .unwrap_or_default();
+    let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
     let summary = c.required("summary", Some(summary), 2000);
     c.finish()?;
     write_tx(conn, |conn| {
@@ -246,14 +212,9 @@ pub fn add_rule(
             .count()
             .get_result::<i64>(conn)?;
         if exists > 0 {
-            return Err(AppError::Conflict(format!(
-                "rule {} already exists in {}",
-                rule.code, org.slug
-            )));
+            return Err(AppError::Conflict(format!("rule {} already exists in {}", rule.code, org.slug)));
         }
-        diesel::insert_into(policy_rules::table)
-            .values(&rule)
-            .execute(conn)?;
+        diesel::insert_into(policy_rules::table).values(&rule).execute(conn)?;
         Ok(rule)
     })
 }
@@ -270,19 +231,11 @@ pub fn add_user(
     now: DateTime<Utc>,
 ) -> AppResult<User> {
     let mut c = Checker::new();
-    let email = c
-        .email("email", Some(email), true)
-        .unwrap_or_default()
-        .to_lowercase();
-    let name = c
-        .line("name", Some(name), validate::NAME_MAX, true)
-        .unwrap_or_default();
+    let email = c.email("email", Some(email), true).unwrap_or_default().to_lowercase();
+    let name = c.line("name", Some(name), validate::NAME_MAX, true).unwrap_or_default();
     let role = Role::parse(role);
     if role.is_none() {
-        c.fail(
-            "role",
-            "must be one of admin, moderator, secretary, committee",
-        );
+        c.fail("role", "must be one of admin, moderator, secretary, committee");
     }
     if let Some(p) = password {
         let len = p.chars().count();
@@ -306,27 +259,13 @@ pub fn add_user(
                 user
             }
             None => {
-                let user = User {
-                    id: new_id(),
-                    email,
-                    name,
-                    password_hash,
-                    created_at: to_db_time(now),
-                };
-                diesel::insert_into(users::table)
-                    .values(&user)
-                    .execute(conn)?;
+                let user = User { id: new_id(), email, name, password_hash, created_at: to_db_time(now) };
+                diesel::insert_into(users::table).values(&user).execute(conn)?;
                 user
             }
         };
-        if store::roles_of(conn, &user.id, &org.id)?
-            .iter()
-            .any(|r| r == role.as_str())
-        {
-            return Err(AppError::Conflict(format!(
-                "{} is already {} in {}",
-                user.email, role, org.slug
-            )));
+        if store::roles_of(conn, &user.id, &org.id)?.iter().any(|r| r == role.as_str()) {
+            return Err(AppError::Conflict(format!("{} is already {} in {}", user.email, role, org.slug)));
         }
         diesel::insert_into(memberships::table)
             .values(&store::Membership {
@@ -355,10 +294,7 @@ pub fn add_token(
         let user = store::user_by_email(conn, email)?
             .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
         if store::roles_of(conn, &user.id, &org.id)?.is_empty() {
-            return Err(AppError::Forbidden(format!(
-                "{} is not a member of {}",
-                user.email, org.slug
-            )));
+            return Err(AppError::Forbidden(format!("{} is not a member of {}", user.email, org.slug)));
         }
         let token = format!("rdr_{}", new_secret());
         diesel::insert_into(api_tokens::table)
@@ -379,11 +315,8 @@ pub fn add_token(
 
 /// The staff member and organisation behind an API token.
 pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<StaffContext> {
-    let unauthorized = || {
-        AppError::Unauthorized(
-            "a valid API token is required (Authorization: Bearer <token>)".into(),
-        )
-    };
+    let unauthorized =
+        || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
     let row: Option<store::ApiToken> = api_tokens::table
         .filter(api_tokens::token_hash.eq(hash_secret(token)))
         .filter(api_tokens::revoked_at.is_null())
@@ -393,10 +326,8 @@ pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<Sta
     let row = row.ok_or_else(unauthorized)?;
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
     let org = store::org_by_id(conn, &row.organisation_id)?;
-    let roles: Vec<Role> = store::roles_of(conn, &user.id, &org.id)?
-        .iter()
-        .filter_map(|r| Role::parse(r))
-        .collect();
+    let roles: Vec<Role> =
+        store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.is_empty() {
         return Err(unauthorized());
     }
@@ -440,26 +371,17 @@ pub struct Opened {
     pub private_link: Option<String>,
 }
 
-fn cite_rules(
-    conn: &mut DbConnection,
-    org: &Organisation,
-    codes: &[String],
-) -> AppResult<Vec<CitedRule>> {
+fn cite_rules(conn: &mut DbConnection, org: &Organisation, codes: &[String]) -> AppResult<Vec<CitedRule>> {
     let rules = store::rules_of(conn, &org.id)?;
     let mut cited = Vec::new();
     let mut unknown = Vec::new();
     for code in codes {
-        match rules
-            .iter()
-            .find(|r| r.code.eq_ignore_ascii_case(code.trim()))
-        {
-            Some(r) if !cited.iter().any(|c: &CitedRule| c.code == r.code) => {
-                cited.push(CitedRule {
-                    code: r.code.clone(),
-                    title: r.title.clone(),
-                    summary: r.summary.clone(),
-                })
-            }
+        match rules.iter().find(|r| r.code.eq_ignore_ascii_case(code.trim())) {
+            Some(r) if !cited.iter().any(|c: &CitedRule| c.code == r.code) => cited.push(CitedRule {
+                code: r.code.clone(),
+                title: r.title.clone(),
+                summary: r.summary.clone(),
+            }),
             Some(_) => {}
             None => unknown.push(code.clone()),
         }
@@ -508,29 +430,30 @@ fn new_case_row(org: &Organisation, kind: CaseKind, now: DateTime<Utc>) -> CaseR
     }
 }
 
+/// Who takes a step, where, when, and in what words: what every recorded step shares.
+struct StepContext<'a> {
+    svc: &'a Services,
+    org: &'a Organisation,
+    by: &'a ActorRef,
+    words: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
 /// Inserts a new case in its first state, with its first event and emails.
 fn insert_opened(
     conn: &mut DbConnection,
-    svc: &Services,
-    org: &Organisation,
+    ctx: &StepContext,
     mut case: CaseRow,
     opening: &Transition,
-    by: &ActorRef,
-    words: Option<&str>,
-    now: DateTime<Utc>,
 ) -> AppResult<CaseRow> {
+    let org = ctx.org;
     case.ref_number = store::next_reference_number(conn, &org.id, case.ref_year)?;
-    case.reference = format!(
-        "{}-{}-{:04}",
-        org.reference_prefix, case.ref_year, case.ref_number
-    );
+    case.reference = format!("{}-{}-{:04}", org.reference_prefix, case.ref_year, case.ref_number);
     case.state = opening.to.state.as_str().into();
     case.due_at = opening.to.due.map(|d| to_db_time(d.at));
     case.due_kind = opening.to.due.map(|d| d.kind.as_str().into());
-    diesel::insert_into(cases::table)
-        .values(&case)
-        .execute(conn)?;
-    record(conn, svc, org, &case, opening, by, words, now)?;
+    diesel::insert_into(cases::table).values(&case).execute(conn)?;
+    record(conn, ctx, &case, opening)?;
     Ok(case)
 }
 
@@ -546,40 +469,14 @@ pub fn record_removal(
     let opening = domain::open(CaseKind::Removal, actor, now, &schedule)?;
 
     let mut c = Checker::new();
-    let platform = c
-        .line(
-            "platform",
-            input.platform.as_deref(),
-            validate::SHORT_MAX,
-            true,
-        )
-        .unwrap_or_default();
-    let content_url = c
-        .url("content_url", input.content_url.as_deref(), true)
-        .unwrap_or_default();
-    let content_text = c.required(
-        "content_text",
-        input.content_text.as_deref(),
-        validate::TEXT_MAX,
-    );
-    let author_name = c.line(
-        "author_name",
-        input.author_name.as_deref(),
-        validate::NAME_MAX,
-        true,
-    );
+    let platform =
+        c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
+    let content_url = c.url("content_url", input.content_url.as_deref(), true).unwrap_or_default();
+    let content_text = c.required("content_text", input.content_text.as_deref(), validate::TEXT_MAX);
+    let author_name = c.line("author_name", input.author_name.as_deref(), validate::NAME_MAX, true);
     let author_email = c.email("author_email", input.author_email.as_deref(), false);
-    let explanation = c.required(
-        "explanation",
-        input.explanation.as_deref(),
-        validate::WORDS_MAX,
-    );
-    let notice_method = c.line(
-        "notice_method",
-        input.notice_method.as_deref(),
-        validate::NAME_MAX,
-        false,
-    );
+    let explanation = c.required("explanation", input.explanation.as_deref(), validate::WORDS_MAX);
+    let notice_method = c.line("notice_method", input.notice_method.as_deref(), validate::NAME_MAX, false);
     let codes = input.rule_codes.unwrap_or_default();
     if codes.is_empty() {
         c.fail("rule_codes", "cite at least one rule of the policy");
@@ -602,23 +499,11 @@ pub fn record_removal(
         };
         case.author_email = author_email;
         case.explanation = explanation.clone();
-        case.cited_rules =
-            serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
+        case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
         case.recorded_by = Some(staff.user.id.clone());
-        let by = ActorRef {
-            actor,
-            user_id: Some(staff.user.id.clone()),
-        };
-        let case = insert_opened(
-            conn,
-            svc,
-            &staff.org,
-            case,
-            &opening,
-            &by,
-            Some(&explanation),
-            now,
-        )?;
+        let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
+        let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&explanation), now };
+        let case = insert_opened(conn, &ctx, case, &opening)?;
         // Without an address the notice cannot be emailed: the moderator is given a link to
         // pass on themselves.
         let private_link = match case.author_email {
@@ -639,38 +524,20 @@ pub fn submit_complaint(
     let org = find_org(conn, org_slug)?;
     let opening = domain::open(CaseKind::Complaint, Actor::Reporter, now, &org.schedule())?;
     let mut c = Checker::new();
-    let platform = c
-        .line(
-            "platform",
-            input.platform.as_deref(),
-            validate::SHORT_MAX,
-            true,
-        )
-        .unwrap_or_default();
-    let content_url = c
-        .url("content_url", input.content_url.as_deref(), true)
-        .unwrap_or_default();
-    let content_text = c.optional(
-        "content_text",
-        input.content_text.as_deref(),
-        validate::TEXT_MAX,
-    );
+    let platform =
+        c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
+    let content_url = c.url("content_url", input.content_url.as_deref(), true).unwrap_or_default();
+    let content_text = c.optional("content_text", input.content_text.as_deref(), validate::TEXT_MAX);
     let rule_code = c.line("rule_code", input.rule_code.as_deref(), 20, false);
     let reason = c.required("reason", input.reason.as_deref(), validate::WORDS_MAX);
-    let reporter_name = c.line(
-        "reporter_name",
-        input.reporter_name.as_deref(),
-        validate::NAME_MAX,
-        true,
-    );
+    let reporter_name = c.line("reporter_name", input.reporter_name.as_deref(), validate::NAME_MAX, true);
     let reporter_email = c.email("reporter_email", input.reporter_email.as_deref(), true);
     c.finish()?;
 
     write_tx(conn, |conn| {
         let cited = match &rule_code {
-            Some(code) => cite_rules(conn, &org, std::slice::from_ref(code)).map_err(|_| {
-                AppError::field("rule_code", "choose one of the organisation's rules")
-            })?,
+            Some(code) => cite_rules(conn, &org, std::slice::from_ref(code))
+                .map_err(|_| AppError::field("rule_code", "choose one of the organisation's rules"))?,
             None => vec![],
         };
         let mut case = new_case_row(&org, CaseKind::Complaint, now);
@@ -678,15 +545,12 @@ pub fn submit_complaint(
         case.content_url = content_url;
         case.content_text = content_text.unwrap_or_default();
         case.explanation = reason.clone();
-        case.cited_rules =
-            serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
+        case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
         case.reporter_name = reporter_name;
         case.reporter_email = reporter_email;
-        let by = ActorRef {
-            actor: Actor::Reporter,
-            user_id: None,
-        };
-        let case = insert_opened(conn, svc, &org, case, &opening, &by, Some(&reason), now)?;
+        let by = ActorRef { actor: Actor::Reporter, user_id: None };
+        let ctx = StepContext { svc, org: &org, by: &by, words: Some(&reason), now };
+        let case = insert_opened(conn, &ctx, case, &opening)?;
         let private_link = Some(mint_link(conn, svc, &case, Actor::Reporter, now)?);
         Ok(Opened { case, private_link })
     })
@@ -700,18 +564,12 @@ pub fn status_of(case: &CaseRow) -> AppResult<CaseStatus> {
     let kind = CaseKind::parse(&case.kind).ok_or_else(|| bad("kind"))?;
     let state = CaseState::parse(&case.state).ok_or_else(|| bad("state"))?;
     let due = match (&case.due_kind, case.due_at) {
-        (Some(k), Some(at)) => Some(Deadline {
-            kind: DueKind::parse(k).ok_or_else(|| bad("due kind"))?,
-            at: from_db_time(at),
-        }),
+        (Some(k), Some(at)) => {
+            Some(Deadline { kind: DueKind::parse(k).ok_or_else(|| bad("due kind"))?, at: from_db_time(at) })
+        }
         _ => None,
     };
-    Ok(CaseStatus {
-        kind,
-        state,
-        overdue: case.overdue,
-        due,
-    })
+    Ok(CaseStatus { kind, state, overdue: case.overdue, due })
 }
 
 /// Parses an outcome word, naming the field when it is not one.
@@ -721,16 +579,9 @@ pub fn parse_outcome(word: Option<&str>, kind: Option<CaseKind>) -> AppResult<Ou
         None => "reinstate, uphold, remove or no_action".into(),
     };
     match word.map(str::trim).filter(|w| !w.is_empty()) {
-        None => Err(AppError::field(
-            "outcome",
-            format!("is required: {expected}"),
-        )),
-        Some(w) => Outcome::parse(w).ok_or_else(|| {
-            AppError::field(
-                "outcome",
-                format!("{w:?} is not an outcome; use {expected}"),
-            )
-        }),
+        None => Err(AppError::field("outcome", format!("is required: {expected}"))),
+        Some(w) => Outcome::parse(w)
+            .ok_or_else(|| AppError::field("outcome", format!("{w:?} is not an outcome; use {expected}"))),
     }
 }
 
@@ -773,17 +624,8 @@ pub fn act(
         // are looked at.
         let step = domain::transition(&status, action, by.actor, now, &org.schedule())?;
         let words = check_words(action, words)?;
-        apply(
-            conn,
-            svc,
-            &org,
-            &case,
-            &status,
-            &step,
-            by,
-            words.as_deref(),
-            now,
-        )
+        let ctx = StepContext { svc, org: &org, by, words: words.as_deref(), now };
+        apply(conn, &ctx, &case, &status, &step)
     })
 }
 
@@ -804,50 +646,31 @@ pub fn staff_act(
     let case = find_case(conn, &staff.org, reference)?;
     let status = status_of(&case)?;
     if status.state.is_final() {
-        return Err(WorkflowError::Final {
-            state: status.state,
-        }
-        .into());
+        return Err(WorkflowError::Final { state: status.state }.into());
     }
     let probe = build(Outcome::Reinstate);
     let actor = staff.actor_for(status.kind, Some(probe));
     if !probe.permitted(status.kind, actor) {
-        return Err(WorkflowError::NotPermitted {
-            actor,
-            action: probe,
-            kind: status.kind,
-        }
-        .into());
+        return Err(WorkflowError::NotPermitted { actor, action: probe, kind: status.kind }.into());
     }
     let action = build(parse_outcome(outcome, Some(status.kind))?);
-    let by = ActorRef {
-        actor,
-        user_id: Some(staff.user.id.clone()),
-    };
+    let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
     act(conn, svc, &case.id, action, &by, words, now)
 }
 
-pub fn find_case(
-    conn: &mut DbConnection,
-    org: &Organisation,
-    reference: &str,
-) -> AppResult<CaseRow> {
+pub fn find_case(conn: &mut DbConnection, org: &Organisation, reference: &str) -> AppResult<CaseRow> {
     store::case_by_reference(conn, &org.id, reference.trim())?
         .ok_or_else(|| AppError::NotFound(format!("no case {reference:?} in {}", org.name)))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn apply(
     conn: &mut DbConnection,
-    svc: &Services,
-    org: &Organisation,
+    ctx: &StepContext,
     case: &CaseRow,
     before: &CaseStatus,
     step: &Transition,
-    by: &ActorRef,
-    words: Option<&str>,
-    now: DateTime<Utc>,
 ) -> AppResult<CaseRow> {
+    let now = ctx.now;
     let to = &step.to;
     let closed_at = to.state.is_final().then(|| to_db_time(now));
     let changed = diesel::update(
@@ -872,23 +695,19 @@ fn apply(
         ));
     }
     let updated = store::case_by_id(conn, &case.id)?;
-    record(conn, svc, org, &updated, step, by, words, now)?;
+    record(conn, ctx, &updated, step)?;
     Ok(updated)
 }
 
 /// Writes the event of a step and queues its emails, each rendered now so that the record shows
 /// exactly what was sent.
-#[allow(clippy::too_many_arguments)]
 fn record(
     conn: &mut DbConnection,
-    svc: &Services,
-    org: &Organisation,
+    ctx: &StepContext,
     case: &CaseRow,
     step: &Transition,
-    by: &ActorRef,
-    words: Option<&str>,
-    now: DateTime<Utc>,
 ) -> AppResult<CaseEvent> {
+    let StepContext { svc, org, by, words, now } = *ctx;
     let event = CaseEvent {
         id: new_id(),
         case_id: case.id.clone(),
@@ -906,41 +725,23 @@ fn record(
         body: words.map(str::to_string),
         created_at: to_db_time(now),
     };
-    diesel::insert_into(case_events::table)
-        .values(&event)
-        .execute(conn)?;
+    diesel::insert_into(case_events::table).values(&event).execute(conn)?;
 
     for order in &step.emails {
         let (addresses, party) = match order.to {
-            Recipient::Poster => (
-                case.author_email.iter().cloned().collect(),
-                Some(Actor::Poster),
-            ),
-            Recipient::Reporter => (
-                case.reporter_email.iter().cloned().collect(),
-                Some(Actor::Reporter),
-            ),
+            Recipient::Poster => (case.author_email.iter().cloned().collect(), Some(Actor::Poster)),
+            Recipient::Reporter => (case.reporter_email.iter().cloned().collect(), Some(Actor::Reporter)),
             Recipient::Secretary => (vec![org.secretary_email.clone()], None),
-            Recipient::Moderators => (
-                store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?,
-                None,
-            ),
+            Recipient::Moderators => {
+                (store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?, None)
+            }
         };
         for address in addresses {
             let link = match party {
                 Some(p) => Some(mint_link(conn, svc, case, p, now)?),
                 None => None,
             };
-            let context = email_context(
-                conn,
-                org,
-                case,
-                step,
-                order.template,
-                party.is_none(),
-                link,
-                words,
-            )?;
+            let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
             let rendered = svc.emails.render(order.template, &context)?;
             diesel::insert_into(outbox::table)
                 .values(&OutboxRow {
@@ -994,9 +795,7 @@ fn mint_link(
 /// The case behind a private link, and which party holds it.
 pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRow, Actor)> {
     let not_found = || {
-        AppError::NotFound(
-            "This link is not valid. Check that you copied all of it from the email.".into(),
-        )
+        AppError::NotFound("This link is not valid. Check that you copied all of it from the email.".into())
     };
     if secret.len() != 64 || !secret.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(not_found());
@@ -1008,11 +807,7 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
         .first(conn)
         .optional()?;
     let token = token.ok_or_else(not_found)?;
-    let party = if token.party == "reporter" {
-        Actor::Reporter
-    } else {
-        Actor::Poster
-    };
+    let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
     Ok((store::case_by_id(conn, &token.case_id)?, party))
 }
 
@@ -1091,13 +886,11 @@ pub fn event_words(kind: &str, outcome: Option<&str>) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn email_context(
     conn: &mut DbConnection,
     org: &Organisation,
     case: &CaseRow,
     step: &Transition,
-    _template: EmailTemplate,
     for_staff: bool,
     link: Option<String>,
     words: Option<&str>,
@@ -1121,10 +914,7 @@ fn email_context(
         None
     };
     Ok(EmailContext {
-        org: OrgView {
-            name: org.name.clone(),
-            secretary_email: org.secretary_email.clone(),
-        },
+        org: OrgView { name: org.name.clone(), secretary_email: org.secretary_email.clone() },
         case: CaseView {
             reference: case.reference.clone(),
             kind: case.kind.clone(),
@@ -1139,10 +929,7 @@ fn email_context(
             opened_on: long_date(from_db_time(case.created_at), tz),
         },
         link,
-        due: step.to.due.map(|d| DueView {
-            kind: d.kind.as_str().into(),
-            date: long_date(d.at, tz),
-        }),
+        due: step.to.due.map(|d| DueView { kind: d.kind.as_str().into(), date: long_date(d.at, tz) }),
         outcome: step.outcome.map(|o| o.as_str().into()),
         words: words.map(str::to_string),
         staff,
@@ -1162,11 +949,7 @@ pub struct SweepReport {
 
 /// Acts on every deadline passed at `now`, each case in its own transaction. Running it again,
 /// or two at once, changes nothing more: the guarded update lets only one win.
-pub fn sweep(
-    conn: &mut DbConnection,
-    svc: &Services,
-    now: DateTime<Utc>,
-) -> AppResult<SweepReport> {
+pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
     let due: Vec<(String, String, String)> = cases::table
         .filter(cases::due_at.lt(to_db_time(now)))
         .filter(cases::overdue.eq(false))
@@ -1174,10 +957,7 @@ pub fn sweep(
         .order(cases::due_at)
         .load(conn)?;
     let mut report = SweepReport::default();
-    let system = ActorRef {
-        actor: Actor::System,
-        user_id: None,
-    };
+    let system = ActorRef { actor: Actor::System, user_id: None };
     for (id, reference, state_before) in due {
         match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
             Ok(case) if case.state != state_before => report.closed.push(reference),

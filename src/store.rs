@@ -171,10 +171,7 @@ pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Or
 }
 
 pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
-    organisations::table
-        .find(id)
-        .select(Organisation::as_select())
-        .first(conn)
+    organisations::table.find(id).select(Organisation::as_select()).first(conn)
 }
 
 pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
@@ -186,11 +183,7 @@ pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
 }
 
 pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table
-        .find(id)
-        .select(User::as_select())
-        .first(conn)
-        .optional()
+    users::table.find(id).select(User::as_select()).first(conn).optional()
 }
 
 pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
@@ -203,11 +196,7 @@ pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryRe
 }
 
 /// Addresses of everyone holding `role` in the organisation.
-pub fn emails_with_role(
-    conn: &mut DbConnection,
-    org_id: &str,
-    role: &str,
-) -> QueryResult<Vec<String>> {
+pub fn emails_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<Vec<String>> {
     memberships::table
         .inner_join(users::table)
         .filter(memberships::organisation_id.eq(org_id))
@@ -239,10 +228,7 @@ pub fn case_by_reference(
 }
 
 pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
-    cases::table
-        .find(id)
-        .select(CaseRow::as_select())
-        .first(conn)
+    cases::table.find(id).select(CaseRow::as_select()).first(conn)
 }
 
 pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {

@@ -21,9 +21,7 @@ impl Checker {
     }
 
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors
-            .entry(field.to_string())
-            .or_insert_with(|| message.into());
+        self.errors.entry(field.to_string()).or_insert_with(|| message.into());
     }
 
     pub fn finish(self) -> Result<(), AppError> {
@@ -50,32 +48,17 @@ impl Checker {
         let v = value.map(str::trim).filter(|v| !v.is_empty())?;
         let len = v.chars().count();
         if len > max {
-            self.fail(
-                field,
-                format!("is too long: at most {max} characters, got {len}"),
-            );
-        } else if v
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
+            self.fail(field, format!("is too long: at most {max} characters, got {len}"));
+        } else if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
             self.fail(field, "contains control characters");
         }
         Some(v.replace("\r\n", "\n"))
     }
 
     /// A single line: names, platforms, codes.
-    pub fn line(
-        &mut self,
-        field: &str,
-        value: Option<&str>,
-        max: usize,
-        required: bool,
-    ) -> Option<String> {
-        let v = if required {
-            Some(self.required(field, value, max))
-        } else {
-            self.optional(field, value, max)
-        };
+    pub fn line(&mut self, field: &str, value: Option<&str>, max: usize, required: bool) -> Option<String> {
+        let v =
+            if required { Some(self.required(field, value, max)) } else { self.optional(field, value, max) };
         if let Some(text) = &v {
             if text.contains(['\n', '\r', '\t']) {
                 self.fail(field, "must be on one line");
@@ -94,18 +77,10 @@ impl Checker {
 
     pub fn url(&mut self, field: &str, value: Option<&str>, required: bool) -> Option<String> {
         let v = self.line(field, value, URL_MAX, required)?;
-        let rest = v
-            .strip_prefix("https://")
-            .or_else(|| v.strip_prefix("http://"));
+        let rest = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
         match rest {
-            Some(host)
-                if !host.is_empty()
-                    && !host.starts_with('/')
-                    && !v.contains(char::is_whitespace) => {}
-            _ => self.fail(
-                field,
-                "must be a web address starting with http:// or https://",
-            ),
+            Some(host) if !host.is_empty() && !host.starts_with('/') && !v.contains(char::is_whitespace) => {}
+            _ => self.fail(field, "must be a web address starting with http:// or https://"),
         }
         Some(v)
     }
@@ -113,12 +88,9 @@ impl Checker {
 
 pub fn is_email(v: &str) -> bool {
     v.len() <= EMAIL_MAX
-        && !v
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>' || c == ',')
+        && !v.chars().any(|c| c.is_control() || c.is_whitespace() || c == '<' || c == '>' || c == ',')
         && v.parse::<lettre::Address>().is_ok()
-        && v.split_once('@')
-            .is_some_and(|(_, d)| d.contains('.') || d == "localhost")
+        && v.split_once('@').is_some_and(|(_, d)| d.contains('.') || d == "localhost")
 }
 
 #[cfg(test)]
@@ -141,9 +113,7 @@ mod tests {
         c.url("u", Some("javascript:alert(1)"), true);
         c.url("ok", Some("https://example.org/p/1"), true);
         c.required("missing", None, 10);
-        let AppError::Validation(f) = c.finish().unwrap_err() else {
-            panic!()
-        };
+        let AppError::Validation(f) = c.finish().unwrap_err() else { panic!() };
         assert_eq!(f.keys().collect::<Vec<_>>(), ["a", "missing", "u"]);
     }
 }

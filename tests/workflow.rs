@@ -7,16 +7,8 @@ use common::*;
 use serde_json::json;
 
 fn due_date_words(app: &TestApp, reference: &str, token: &str) -> (String, String) {
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(token),
-        None,
-    );
-    (
-        case["due_at"].as_str().unwrap().to_string(),
-        case["due_kind"].as_str().unwrap().to_string(),
-    )
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(token), None);
+    (case["due_at"].as_str().unwrap().to_string(), case["due_kind"].as_str().unwrap().to_string())
 }
 
 #[test]
@@ -26,40 +18,21 @@ fn removal_notice_appeal_and_acceptance() {
     let (status, case) = app.record_removal(&cast.moderator, json!({"rule_codes": ["3a", "3e"]}));
     assert_eq!(status, 201, "{case}");
     let reference = case["reference"].as_str().unwrap().to_string();
-    assert!(
-        reference.starts_with("PEN-20") && reference.ends_with("-0001"),
-        "{reference}"
-    );
+    assert!(reference.starts_with("PEN-20") && reference.ends_with("-0001"), "{reference}");
     assert_eq!(case["state"], "notice_sent");
     assert_eq!(case["due_kind"], "appeal_window");
-    assert!(
-        case.get("private_link").is_none(),
-        "an emailed poster gets the link by email only"
-    );
+    assert!(case.get("private_link").is_none(), "an emailed poster gets the link by email only");
 
     // The notice: the reasons, each rule with its summary, the explanation, the link and the
     // appeal deadline as a date.
     let notice = app.mail_to("pat@poster.example", "your post was removed");
     assert!(notice.subject.contains(&reference));
     assert!(notice.body.contains("You are all idiots"));
-    assert!(notice
-        .body
-        .contains("3a Personal attacks: Criticise views, never people"));
-    assert!(notice
-        .body
-        .contains("3e Legal risk: Nothing that could be libellous"));
-    assert!(notice
-        .body
-        .contains("A personal insult aimed at other members."));
-    assert!(
-        notice.body.contains("You can appeal until the end of "),
-        "{}",
-        notice.body
-    );
-    assert!(
-        !notice.body.contains("T23:59"),
-        "deadlines are dates, not instants"
-    );
+    assert!(notice.body.contains("3a Personal attacks: Criticise views, never people"));
+    assert!(notice.body.contains("3e Legal risk: Nothing that could be libellous"));
+    assert!(notice.body.contains("A personal insult aimed at other members."));
+    assert!(notice.body.contains("You can appeal until the end of "), "{}", notice.body);
+    assert!(!notice.body.contains("T23:59"), "deadlines are dates, not instants");
     let link = notice.link().expect("the notice carries the private link");
 
     // The private page shows the case and an appeal form.
@@ -68,16 +41,11 @@ fn removal_notice_appeal_and_acceptance() {
     assert!(page.contains(&reference));
     assert!(page.contains("action=\"/c/"), "{page}");
     assert!(page.contains("name=\"appeal\""));
-    assert!(
-        !page.contains(MODERATOR),
-        "staff identity stays off the public page"
-    );
+    assert!(!page.contains(MODERATOR), "staff identity stays off the public page");
 
     // Appeal through the form.
-    let (status, location, _) = app.post_form(
-        &format!("{}/appeal", path_of(&link)),
-        &[("appeal", "It was a joke between friends.")],
-    );
+    let (status, location, _) =
+        app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "It was a joke between friends.")]);
     assert_eq!(status, 303);
     assert_eq!(location.as_deref(), Some(path_of(&link).as_str()));
     let ack = app.mail_to("pat@poster.example", "we have your appeal");
@@ -116,41 +84,19 @@ fn removal_notice_appeal_and_acceptance() {
         Some(&json!({"outcome": "uphold", "reasons": "Changed my mind."})),
     );
     assert_eq!(status, 409, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("can no longer change"),
-        "{body}"
-    );
+    assert!(body["message"].as_str().unwrap().contains("can no longer change"), "{body}");
     let (status, _, _) = app.post_form(&format!("{}/withdraw", path_of(&link)), &[("reason", "")]);
     assert_eq!(status, 409);
     assert_eq!(app.counts(), before);
 
     // The record: every event, every email with its status.
     app.wait_outbox_settled();
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(&cast.secretary),
-        None,
-    );
-    let kinds: Vec<_> = case["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        kinds,
-        ["removal_recorded", "appeal_lodged", "response_given"]
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.secretary), None);
+    let kinds: Vec<_> =
+        case["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["removal_recorded", "appeal_lodged", "response_given"]);
     let emails = case["emails"].as_array().unwrap();
-    assert_eq!(
-        emails.len(),
-        5,
-        "notice, ack, two moderators, answer: {emails:#?}"
-    );
+    assert_eq!(emails.len(), 5, "notice, ack, two moderators, answer: {emails:#?}");
     assert!(emails.iter().all(|e| e["status"] == "sent"), "{emails:#?}");
     assert_eq!(case["rules"][1]["code"], "3e");
 }
@@ -161,21 +107,14 @@ fn removal_rejected_escalated_and_decided() {
     let cast = app.setup();
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
-    let link = app
-        .mail_to("pat@poster.example", "your post was removed")
-        .link()
-        .unwrap();
-    let (status, _, _) = app.post_form(
-        &format!("{}/appeal", path_of(&link)),
-        &[("appeal", "Calling a crook a crook is fair.")],
-    );
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
+    let (status, _, _) = app
+        .post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "Calling a crook a crook is fair.")]);
     assert_eq!(status, 303);
 
     // Escalating before the moderators have had their time is refused.
-    let (status, _, page) = app.post_form(
-        &format!("{}/escalate", path_of(&link)),
-        &[("case_for_committee", "Too early")],
-    );
+    let (status, _, page) =
+        app.post_form(&format!("{}/escalate", path_of(&link)), &[("case_for_committee", "Too early")]);
     assert_eq!(status, 409, "{page}");
 
     let (status, case) = app.api(
@@ -190,34 +129,18 @@ fn removal_rejected_escalated_and_decided() {
     let answer = app.mail_to("pat@poster.example", "our answer");
     assert!(answer.body.contains("the removal stands"));
     assert!(answer.body.contains("an accusation we cannot host"));
-    assert!(
-        answer
-            .body
-            .contains("executive committee until the end of "),
-        "{}",
-        answer.body
-    );
-    let link2 = answer
-        .link()
-        .expect("the answer carries a link to escalate");
+    assert!(answer.body.contains("executive committee until the end of "), "{}", answer.body);
+    let link2 = answer.link().expect("the answer carries a link to escalate");
 
     let (status, _, _) = app.post_form(
         &format!("{}/escalate", path_of(&link2)),
-        &[(
-            "case_for_committee",
-            "The candidate was convicted; it is a fact, not an insult.",
-        )],
+        &[("case_for_committee", "The candidate was convicted; it is a fact, not an insult.")],
     );
     assert_eq!(status, 303);
     let to_secretary = app.mail_to(SECRETARY, "Escalated to the executive committee");
     assert!(to_secretary.subject.contains(&reference));
     assert!(to_secretary.body.contains("The candidate was convicted"));
-    assert!(
-        to_secretary
-            .body
-            .contains("A personal insult aimed at other members."),
-        "the case summary"
-    );
+    assert!(to_secretary.body.contains("A personal insult aimed at other members."), "the case summary");
     assert!(
         to_secretary.body.contains("an accusation we cannot host"),
         "the moderators' answer is in the history"
@@ -263,10 +186,8 @@ fn removal_rejected_escalated_and_decided() {
         Some(&json!({"outcome": "uphold", "reasons": "again"})),
     );
     assert_eq!(status, 409);
-    let (status, _, _) = app.post_form(
-        &format!("{}/escalate", path_of(&link)),
-        &[("case_for_committee", "more")],
-    );
+    let (status, _, _) =
+        app.post_form(&format!("{}/escalate", path_of(&link)), &[("case_for_committee", "more")]);
     assert_eq!(status, 409);
     assert_eq!(app.counts(), before);
     let (_, page) = app.get_page(&path_of(&link));
@@ -280,14 +201,8 @@ fn overdue_response_alerts_the_secretary_exactly_once() {
     let cast = app.setup();
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
-    let link = app
-        .mail_to("pat@poster.example", "your post was removed")
-        .link()
-        .unwrap();
-    app.post_form(
-        &format!("{}/appeal", path_of(&link)),
-        &[("appeal", "Please reconsider.")],
-    );
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
+    app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "Please reconsider.")]);
     app.mail_to("pat@poster.example", "we have your appeal");
     let (due_at, _) = due_date_words(&app, &reference, &cast.moderator);
     let due = chrono::DateTime::parse_from_rfc3339(&due_at).unwrap();
@@ -308,38 +223,18 @@ fn overdue_response_alerts_the_secretary_exactly_once() {
     assert!(alert.subject.contains(&reference));
     assert!(alert.body.contains("Please reconsider."));
     let to_poster = app.mail_to("pat@poster.example", "not answered in time");
-    assert!(to_poster
-        .body
-        .contains("You may now put your case in writing"));
+    assert!(to_poster.body.contains("You may now put your case in writing"));
     app.wait_outbox_settled();
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(app.count_mail(SECRETARY, "Response overdue"), 1);
-    assert_eq!(
-        app.count_mail("pat@poster.example", "not answered in time"),
-        1
-    );
+    assert_eq!(app.count_mail("pat@poster.example", "not answered in time"), 1);
 
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}?"),
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}?"), Some(&cast.moderator), None);
     assert_eq!(case["overdue"], true);
     assert_eq!(case["state"], "appeal_lodged");
-    let (_, list) = app.api(
-        "GET",
-        "/api/v1/cases?overdue=true",
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, list) = app.api("GET", "/api/v1/cases?overdue=true", Some(&cast.moderator), None);
     assert_eq!(list["cases"].as_array().unwrap().len(), 1);
-    let (_, list) = app.api(
-        "GET",
-        "/api/v1/cases?overdue=false",
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, list) = app.api("GET", "/api/v1/cases?overdue=false", Some(&cast.moderator), None);
     assert_eq!(list["cases"].as_array().unwrap().len(), 0);
 
     // The poster may now escalate, through the link in the overdue email.
@@ -348,12 +243,7 @@ fn overdue_response_alerts_the_secretary_exactly_once() {
         &[("case_for_committee", "No answer came.")],
     );
     assert_eq!(status, 303);
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "escalated");
     assert_eq!(case["overdue"], false);
 }
@@ -384,16 +274,8 @@ fn complaint_no_action_escalated_and_decided() {
     assert!(ack.body.contains("It insults a volunteer by name."));
     assert!(ack.body.contains("reply by the end of"));
     let to_mod = app.mail_to(MODERATOR, "Complaint received");
-    assert!(
-        to_mod.body.contains("Robin Reporter"),
-        "moderators see who reported"
-    );
-    let reference = to_mod
-        .subject
-        .split_whitespace()
-        .find(|w| w.starts_with("PEN-"))
-        .unwrap()
-        .to_string();
+    assert!(to_mod.body.contains("Robin Reporter"), "moderators see who reported");
+    let reference = to_mod.subject.split_whitespace().find(|w| w.starts_with("PEN-")).unwrap().to_string();
 
     let (status, case) = app.api(
         "POST",
@@ -410,10 +292,7 @@ fn complaint_no_action_escalated_and_decided() {
 
     let (status, _, _) = app.post_form(
         &format!("{}/escalate", path_of(&answer.link().unwrap())),
-        &[(
-            "case_for_committee",
-            "The volunteer was upset; please look again.",
-        )],
+        &[("case_for_committee", "The volunteer was upset; please look again.")],
     );
     assert_eq!(status, 303);
     let to_secretary = app.mail_to(SECRETARY, "Escalated");
@@ -460,12 +339,7 @@ fn complaint_content_removed_then_window_closes() {
     );
     assert_eq!(status, 201);
     let to_mod = app.mail_to(MODERATOR, "Complaint received");
-    let reference = to_mod
-        .subject
-        .split_whitespace()
-        .find(|w| w.starts_with("PEN-"))
-        .unwrap()
-        .to_string();
+    let reference = to_mod.subject.split_whitespace().find(|w| w.starts_with("PEN-")).unwrap().to_string();
     let (status, case) = app.api(
         "POST",
         &format!("/api/v1/cases/{reference}/response"),
@@ -477,18 +351,9 @@ fn complaint_content_removed_then_window_closes() {
     let answer = app.mail_to("robin@reporter.example", "our answer");
     assert!(answer.body.contains("have removed it"));
     let due = chrono::DateTime::parse_from_rfc3339(case["due_at"].as_str().unwrap()).unwrap();
-    let out = app.cli_ok(&[
-        "sweep",
-        "--now",
-        &(due + chrono::Duration::seconds(1)).to_rfc3339(),
-    ]);
+    let out = app.cli_ok(&["sweep", "--now", &(due + chrono::Duration::seconds(1)).to_rfc3339()]);
     assert!(out.contains(&format!("closed {reference}")), "{out}");
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "closed");
     let (status, _, _) = app.post_form(
         &format!("{}/escalate", path_of(&answer.link().unwrap())),
@@ -503,25 +368,12 @@ fn poster_withdraws() {
     let cast = app.setup();
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
-    let link = app
-        .mail_to("pat@poster.example", "your post was removed")
-        .link()
-        .unwrap();
-    app.post_form(
-        &format!("{}/appeal", path_of(&link)),
-        &[("appeal", "Please.")],
-    );
-    let (status, _, _) = app.post_form(
-        &format!("{}/withdraw", path_of(&link)),
-        &[("reason", "I have thought again.")],
-    );
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
+    app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "Please.")]);
+    let (status, _, _) =
+        app.post_form(&format!("{}/withdraw", path_of(&link)), &[("reason", "I have thought again.")]);
     assert_eq!(status, 303);
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "withdrawn");
     let ack = app.mail_to("pat@poster.example", "withdrawn");
     assert!(ack.body.contains("I have thought again."));
@@ -541,17 +393,10 @@ fn appeal_window_expiry_closes_the_case_once() {
     let cast = app.setup();
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
-    let link = app
-        .mail_to("pat@poster.example", "your post was removed")
-        .link()
-        .unwrap();
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
     let due = chrono::DateTime::parse_from_rfc3339(case["due_at"].as_str().unwrap()).unwrap();
-    let created =
-        chrono::DateTime::parse_from_rfc3339(case["created_at"].as_str().unwrap()).unwrap();
-    assert!(
-        due - created > chrono::Duration::days(27),
-        "28-day appeal window by default"
-    );
+    let created = chrono::DateTime::parse_from_rfc3339(case["created_at"].as_str().unwrap()).unwrap();
+    assert!(due - created > chrono::Duration::days(27), "28-day appeal window by default");
     assert!(due - created <= chrono::Duration::days(29));
 
     let after = (due + chrono::Duration::seconds(1)).to_rfc3339();
@@ -562,19 +407,12 @@ fn appeal_window_expiry_closes_the_case_once() {
     assert!(out.contains("0 closed, 0 marked overdue"), "{out}");
     assert_eq!(app.counts(), before);
 
-    let (_, case) = app.api(
-        "GET",
-        &format!("/api/v1/cases/{reference}"),
-        Some(&cast.moderator),
-        None,
-    );
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "closed_no_appeal");
     let (_, page) = app.get_page(&path_of(&link));
     assert!(page.contains("No appeal was made in time"));
-    let (status, _, _) = app.post_form(
-        &format!("{}/appeal", path_of(&link)),
-        &[("appeal", "Sorry I am late")],
-    );
+    let (status, _, _) =
+        app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "Sorry I am late")]);
     assert_eq!(status, 409);
 }
 
@@ -587,15 +425,9 @@ fn author_without_email_gets_a_link_handed_over() {
         json!({"author_email": null, "notice_method": "Facebook direct message"}),
     );
     assert_eq!(status, 201, "{case}");
-    let link = case["private_link"]
-        .as_str()
-        .expect("the link is returned once")
-        .to_string();
+    let link = case["private_link"].as_str().expect("the link is returned once").to_string();
     assert_eq!(case["notice_method"], "Facebook direct message");
-    assert!(
-        case["emails"].as_array().unwrap().is_empty(),
-        "nobody to email"
-    );
+    assert!(case["emails"].as_array().unwrap().is_empty(), "nobody to email");
     let (status, page) = app.get_page(&path_of(&link));
     assert_eq!(status, 200);
     assert!(page.contains("name=\"appeal\""));
@@ -605,8 +437,5 @@ fn author_without_email_gets_a_link_handed_over() {
         Some(&cast.moderator),
         None,
     );
-    assert!(
-        again.get("private_link").is_none(),
-        "the link is never shown again"
-    );
+    assert!(again.get("private_link").is_none(), "the link is never shown again");
 }

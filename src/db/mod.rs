@@ -28,9 +28,7 @@ pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
-    #[error(
-        "DATABASE_URL {0:?} uses a scheme Redress does not know; use a file path or sqlite://PATH"
-    )]
+    #[error("DATABASE_URL {0:?} uses a scheme Redress does not know; use a file path or sqlite://PATH")]
     UnknownScheme(String),
     #[error("PostgreSQL is not supported yet by this version of Redress; use a SQLite file")]
     PostgresNotYet,
@@ -119,9 +117,7 @@ where
     E: From<diesel::result::Error>,
 {
     match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
     }
     match f(conn) {

@@ -59,7 +59,7 @@ pub fn end_of_local_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
             LocalResult::Single(t) => return t.with_timezone(&Utc),
             LocalResult::Ambiguous(_, later) => return later.with_timezone(&Utc),
             LocalResult::None => {
-                time = time - chrono::Duration::minutes(30);
+                time -= chrono::Duration::minutes(30);
             }
         }
     }
@@ -72,9 +72,7 @@ pub fn long_date(t: DateTime<Utc>, tz: Tz) -> String {
 
 /// A moment as people read it: "Monday 13 April 2026 at 14:05".
 pub fn long_date_time(t: DateTime<Utc>, tz: Tz) -> String {
-    t.with_timezone(&tz)
-        .format("%A %-d %B %Y at %H:%M")
-        .to_string()
+    t.with_timezone(&tz).format("%A %-d %B %Y at %H:%M").to_string()
 }
 
 #[cfg(test)]

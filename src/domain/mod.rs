@@ -136,9 +136,7 @@ impl CaseState {
     pub fn kinds(self) -> &'static [CaseKind] {
         use CaseState::*;
         match self {
-            NoticeSent | AppealLodged | Reinstated | AppealRejected | ClosedNoAppeal => {
-                &[CaseKind::Removal]
-            }
+            NoticeSent | AppealLodged | Reinstated | AppealRejected | ClosedNoAppeal => &[CaseKind::Removal],
             ComplaintReceived | ContentRemoved | NoAction => &[CaseKind::Complaint],
             Escalated | Decided | Withdrawn | Closed => &[CaseKind::Removal, CaseKind::Complaint],
         }
@@ -261,10 +259,7 @@ impl Action {
             Action::Escalate | Action::Withdraw => actor == Actor::party(kind),
             Action::Respond(_) => actor == Actor::Staff(Role::Moderator),
             Action::Decide(_) => {
-                matches!(
-                    actor,
-                    Actor::Staff(Role::Committee) | Actor::Staff(Role::Secretary)
-                )
+                matches!(actor, Actor::Staff(Role::Committee) | Actor::Staff(Role::Secretary))
             }
             Action::DeadlinePassed => actor == Actor::System,
         }
@@ -309,11 +304,7 @@ pub enum WorkflowError {
     #[error("this case is {} and can no longer change", .state.describe().to_lowercase())]
     Final { state: CaseState },
     #[error("a {} may not {} on a {kind} case", .actor.describe(), .action.describe())]
-    NotPermitted {
-        actor: Actor,
-        action: Action,
-        kind: CaseKind,
-    },
+    NotPermitted { actor: Actor, action: Action, kind: CaseKind },
     #[error("cannot {} while the case is {state}", .action.describe())]
     WrongState { action: Action, state: CaseState },
     #[error("the outcome {outcome} does not answer a {kind} case; use {}", Outcome::words_for(*.kind))]
@@ -382,10 +373,7 @@ pub fn open(
             kind,
             state,
             overdue: false,
-            due: Some(Deadline {
-                kind: due_kind,
-                at: schedule.deadline(due_kind, now),
-            }),
+            due: Some(Deadline { kind: due_kind, at: schedule.deadline(due_kind, now) }),
         },
         event,
         outcome: None,
@@ -407,45 +395,26 @@ pub fn transition(
         return Err(WorkflowError::Final { state: case.state });
     }
     if !action.permitted(kind, actor) {
-        return Err(WorkflowError::NotPermitted {
-            actor,
-            action,
-            kind,
-        });
+        return Err(WorkflowError::NotPermitted { actor, action, kind });
     }
     if let Action::Respond(outcome) | Action::Decide(outcome) = action {
         if !outcome.fits(kind) {
             return Err(WorkflowError::WrongOutcome { outcome, kind });
         }
     }
-    let wrong_state = || WorkflowError::WrongState {
-        action,
-        state: case.state,
-    };
+    let wrong_state = || WorkflowError::WrongState { action, state: case.state };
     let passed = case.due.is_some_and(|d| now > d.at);
-    let running = |kind: DueKind| {
-        Some(Deadline {
-            kind,
-            at: schedule.deadline(kind, now),
-        })
-    };
+    let running = |kind: DueKind| Some(Deadline { kind, at: schedule.deadline(kind, now) });
     let party = party_recipient(kind);
-    let step = |to: CaseState, due: Option<Deadline>, event: EventKind, emails: Vec<EmailOrder>| {
-        Transition {
-            from: Some(case.state),
-            to: CaseStatus {
-                kind,
-                state: to,
-                overdue: false,
-                due,
-            },
-            event,
-            outcome: match action {
-                Action::Respond(o) | Action::Decide(o) => Some(o),
-                _ => None,
-            },
-            emails,
-        }
+    let step = |to: CaseState, due: Option<Deadline>, event: EventKind, emails: Vec<EmailOrder>| Transition {
+        from: Some(case.state),
+        to: CaseStatus { kind, state: to, overdue: false, due },
+        event,
+        outcome: match action {
+            Action::Respond(o) | Action::Decide(o) => Some(o),
+            _ => None,
+        },
+        emails,
     };
 
     match action {
@@ -478,17 +447,8 @@ pub fn transition(
                 Outcome::Remove => S::ContentRemoved,
                 Outcome::NoAction => S::NoAction,
             };
-            let due = if to.is_final() {
-                None
-            } else {
-                running(DueKind::EscalationWindow)
-            };
-            Ok(step(
-                to,
-                due,
-                EventKind::ResponseGiven,
-                vec![order(EmailTemplate::Response, party)],
-            ))
+            let due = if to.is_final() { None } else { running(DueKind::EscalationWindow) };
+            Ok(step(to, due, EventKind::ResponseGiven, vec![order(EmailTemplate::Response, party)]))
         }
         Action::Escalate => {
             match case.state {
@@ -546,18 +506,9 @@ pub fn transition(
                 return Err(WorkflowError::NotDue);
             }
             match due.kind {
-                DueKind::AppealWindow => Ok(step(
-                    S::ClosedNoAppeal,
-                    None,
-                    EventKind::WindowExpired,
-                    vec![],
-                )),
-                DueKind::EscalationWindow => {
-                    Ok(step(S::Closed, None, EventKind::WindowExpired, vec![]))
-                }
-                DueKind::Response | DueKind::CommitteeTarget if case.overdue => {
-                    Err(WorkflowError::NotDue)
-                }
+                DueKind::AppealWindow => Ok(step(S::ClosedNoAppeal, None, EventKind::WindowExpired, vec![])),
+                DueKind::EscalationWindow => Ok(step(S::Closed, None, EventKind::WindowExpired, vec![])),
+                DueKind::Response | DueKind::CommitteeTarget if case.overdue => Err(WorkflowError::NotDue),
                 DueKind::Response => {
                     let mut t = step(
                         case.state,

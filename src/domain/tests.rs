@@ -50,56 +50,26 @@ const fn row(
     due: Option<DueKind>,
     emails: &'static [(EmailTemplate, Recipient)],
 ) -> Row {
-    Row {
-        kind,
-        from,
-        overdue,
-        when,
-        action,
-        actor,
-        to,
-        to_overdue,
-        due,
-        emails,
-    }
+    Row { kind, from, overdue, when, action, actor, to, to_overdue, due, emails }
 }
 
-const NEW_APPEAL: &[(EmailTemplate, Recipient)] = &[
-    (E::AppealReceived, R::Poster),
-    (E::NewAppeal, R::Moderators),
-];
+const NEW_APPEAL: &[(EmailTemplate, Recipient)] =
+    &[(E::AppealReceived, R::Poster), (E::NewAppeal, R::Moderators)];
 const TO_POSTER: &[(EmailTemplate, Recipient)] = &[(E::Response, R::Poster)];
 const TO_REPORTER: &[(EmailTemplate, Recipient)] = &[(E::Response, R::Reporter)];
-const OVERDUE_P: &[(EmailTemplate, Recipient)] = &[
-    (E::OverdueSecretary, R::Secretary),
-    (E::OverdueParty, R::Poster),
-];
-const OVERDUE_R: &[(EmailTemplate, Recipient)] = &[
-    (E::OverdueSecretary, R::Secretary),
-    (E::OverdueParty, R::Reporter),
-];
-const ESC_P: &[(EmailTemplate, Recipient)] = &[
-    (E::EscalationReceived, R::Secretary),
-    (E::EscalationAck, R::Poster),
-];
-const ESC_R: &[(EmailTemplate, Recipient)] = &[
-    (E::EscalationReceived, R::Secretary),
-    (E::EscalationAck, R::Reporter),
-];
-const DEC_P: &[(EmailTemplate, Recipient)] =
-    &[(E::Decision, R::Poster), (E::DecisionStaff, R::Moderators)];
-const DEC_R: &[(EmailTemplate, Recipient)] = &[
-    (E::Decision, R::Reporter),
-    (E::DecisionStaff, R::Moderators),
-];
-const WD_P: &[(EmailTemplate, Recipient)] = &[
-    (E::Withdrawn, R::Poster),
-    (E::WithdrawnStaff, R::Moderators),
-];
-const WD_R: &[(EmailTemplate, Recipient)] = &[
-    (E::Withdrawn, R::Reporter),
-    (E::WithdrawnStaff, R::Moderators),
-];
+const OVERDUE_P: &[(EmailTemplate, Recipient)] =
+    &[(E::OverdueSecretary, R::Secretary), (E::OverdueParty, R::Poster)];
+const OVERDUE_R: &[(EmailTemplate, Recipient)] =
+    &[(E::OverdueSecretary, R::Secretary), (E::OverdueParty, R::Reporter)];
+const ESC_P: &[(EmailTemplate, Recipient)] =
+    &[(E::EscalationReceived, R::Secretary), (E::EscalationAck, R::Poster)];
+const ESC_R: &[(EmailTemplate, Recipient)] =
+    &[(E::EscalationReceived, R::Secretary), (E::EscalationAck, R::Reporter)];
+const DEC_P: &[(EmailTemplate, Recipient)] = &[(E::Decision, R::Poster), (E::DecisionStaff, R::Moderators)];
+const DEC_R: &[(EmailTemplate, Recipient)] = &[(E::Decision, R::Reporter), (E::DecisionStaff, R::Moderators)];
+const WD_P: &[(EmailTemplate, Recipient)] = &[(E::Withdrawn, R::Poster), (E::WithdrawnStaff, R::Moderators)];
+const WD_R: &[(EmailTemplate, Recipient)] =
+    &[(E::Withdrawn, R::Reporter), (E::WithdrawnStaff, R::Moderators)];
 const COMMITTEE_LATE: &[(EmailTemplate, Recipient)] = &[(E::CommitteeOverdue, R::Secretary)];
 const NONE: &[(EmailTemplate, Recipient)] = &[];
 
@@ -171,11 +141,7 @@ const TABLE: &[Row] = &[
 /// Which actor may ask for which action at all, whatever the state (written apart from the
 /// implementation's own check).
 fn may(kind: CaseKind, action: Action, actor: Actor) -> bool {
-    let party = if kind == Removal {
-        Actor::Poster
-    } else {
-        Actor::Reporter
-    };
+    let party = if kind == Removal { Actor::Poster } else { Actor::Reporter };
     match action {
         A::LodgeAppeal => kind == Removal && actor == Actor::Poster,
         A::Escalate | A::Withdraw => actor == party,
@@ -219,37 +185,22 @@ fn all_actions() -> Vec<Action> {
 #[test]
 fn every_state_action_and_actor_against_the_table() {
     let schedule = schedule();
-    let due_at = DateTime::parse_from_rfc3339("2026-05-11T22:59:59Z")
-        .unwrap()
-        .to_utc();
+    let due_at = DateTime::parse_from_rfc3339("2026-05-11T22:59:59Z").unwrap().to_utc();
     let mut checked = 0;
     let mut allowed = 0;
     for kind in CaseKind::ALL.iter().copied() {
-        for state in CaseState::ALL
-            .iter()
-            .copied()
-            .filter(|s| s.kinds().contains(&kind))
-        {
+        for state in CaseState::ALL.iter().copied().filter(|s| s.kinds().contains(&kind)) {
             for overdue in [false, true] {
-                let due = due_kind_of(state).map(|k| Deadline {
-                    kind: k,
-                    at: due_at,
-                });
+                let due = due_kind_of(state).map(|k| Deadline { kind: k, at: due_at });
                 // Only a clock that someone must answer (response, committee target) can be
                 // overdue; the windows close the case instead.
                 if overdue && !matches!(due_kind_of(state), Some(RS) | Some(CT)) {
                     continue;
                 }
-                let case = CaseStatus {
-                    kind,
-                    state,
-                    overdue,
-                    due,
-                };
-                for (when, now) in [
-                    (Before, due_at - Duration::hours(3)),
-                    (After, due_at + Duration::seconds(1)),
-                ] {
+                let case = CaseStatus { kind, state, overdue, due };
+                for (when, now) in
+                    [(Before, due_at - Duration::hours(3)), (After, due_at + Duration::seconds(1))]
+                {
                     for action in all_actions() {
                         for actor in Actor::ALL {
                             checked += 1;
@@ -262,9 +213,8 @@ fn every_state_action_and_actor_against_the_table() {
                                     && r.action == action
                                     && r.actor == actor
                             });
-                            let ctx = format!(
-                                "{kind} {state} overdue={overdue} {when:?} {action:?} by {actor:?}"
-                            );
+                            let ctx =
+                                format!("{kind} {state} overdue={overdue} {when:?} {action:?} by {actor:?}");
                             match (expected, got) {
                                 (Some(row), Ok(t)) => {
                                     allowed += 1;
@@ -349,29 +299,20 @@ fn every_state_action_and_actor_against_the_table() {
         }
     }
     // Every row of the table was reached at least once, so no row is dead.
-    assert!(
-        allowed >= TABLE.len(),
-        "allowed {allowed} < rows {}",
-        TABLE.len()
-    );
+    assert!(allowed >= TABLE.len(), "allowed {allowed} < rows {}", TABLE.len());
     assert!(checked > 2000, "checked only {checked}");
 }
 
 #[test]
 fn every_row_of_the_table_is_reachable() {
     let schedule = schedule();
-    let due_at = DateTime::parse_from_rfc3339("2026-05-11T22:59:59Z")
-        .unwrap()
-        .to_utc();
+    let due_at = DateTime::parse_from_rfc3339("2026-05-11T22:59:59Z").unwrap().to_utc();
     for row in TABLE {
         let case = CaseStatus {
             kind: row.kind,
             state: row.from,
             overdue: row.overdue,
-            due: due_kind_of(row.from).map(|k| Deadline {
-                kind: k,
-                at: due_at,
-            }),
+            due: due_kind_of(row.from).map(|k| Deadline { kind: k, at: due_at }),
         };
         let now = match row.when {
             Before | Any => due_at - Duration::hours(1),
@@ -386,67 +327,32 @@ fn every_row_of_the_table_is_reachable() {
 #[test]
 fn opening_a_case_starts_its_first_clock() {
     let schedule = schedule();
-    let now = DateTime::parse_from_rfc3339("2026-04-02T10:00:00Z")
-        .unwrap()
-        .to_utc();
+    let now = DateTime::parse_from_rfc3339("2026-04-02T10:00:00Z").unwrap().to_utc();
     for actor in Actor::ALL {
-        assert_eq!(
-            open(Removal, actor, now, &schedule).is_ok(),
-            actor == MOD,
-            "{actor:?}"
-        );
-        assert_eq!(
-            open(Complaint, actor, now, &schedule).is_ok(),
-            actor == Actor::Reporter,
-            "{actor:?}"
-        );
+        assert_eq!(open(Removal, actor, now, &schedule).is_ok(), actor == MOD, "{actor:?}");
+        assert_eq!(open(Complaint, actor, now, &schedule).is_ok(), actor == Actor::Reporter, "{actor:?}");
     }
     let removal = open(Removal, MOD, now, &schedule).unwrap();
     assert_eq!(removal.to.state, S::NoticeSent);
     assert_eq!(removal.to.due.unwrap().kind, AW);
     assert_eq!(removal.to.due.unwrap().at, schedule.deadline(AW, now));
-    assert_eq!(
-        removal.emails,
-        vec![EmailOrder {
-            template: E::RemovalNotice,
-            to: R::Poster
-        }]
-    );
+    assert_eq!(removal.emails, vec![EmailOrder { template: E::RemovalNotice, to: R::Poster }]);
     let complaint = open(Complaint, Actor::Reporter, now, &schedule).unwrap();
     assert_eq!(complaint.to.state, S::ComplaintReceived);
     assert_eq!(complaint.to.due.unwrap().kind, RS);
     assert_eq!(
         complaint.emails,
         vec![
-            EmailOrder {
-                template: E::ComplaintReceived,
-                to: R::Reporter
-            },
-            EmailOrder {
-                template: E::NewComplaint,
-                to: R::Moderators
-            }
+            EmailOrder { template: E::ComplaintReceived, to: R::Reporter },
+            EmailOrder { template: E::NewComplaint, to: R::Moderators }
         ]
     );
 }
 
 #[test]
 fn final_states_are_exactly_the_ends_of_the_workflow() {
-    let finals: Vec<_> = CaseState::ALL
-        .iter()
-        .copied()
-        .filter(|s| s.is_final())
-        .collect();
-    assert_eq!(
-        finals,
-        vec![
-            S::Reinstated,
-            S::ClosedNoAppeal,
-            S::Decided,
-            S::Withdrawn,
-            S::Closed
-        ]
-    );
+    let finals: Vec<_> = CaseState::ALL.iter().copied().filter(|s| s.is_final()).collect();
+    assert_eq!(finals, vec![S::Reinstated, S::ClosedNoAppeal, S::Decided, S::Withdrawn, S::Closed]);
 }
 
 #[test]

@@ -30,10 +30,7 @@ pub enum TemplateError {
     #[error("email template {0} is missing")]
     Missing(String),
     #[error("email template {name} does not compile: {source}")]
-    Compile {
-        name: String,
-        source: Box<handlebars::TemplateError>,
-    },
+    Compile { name: String, source: Box<handlebars::TemplateError> },
 }
 
 impl EmailTemplates {
@@ -46,17 +43,13 @@ impl EmailTemplates {
             let Some(name) = path.strip_suffix(".hbs") else {
                 continue;
             };
-            let file =
-                EmailAssets::get(&path).ok_or_else(|| TemplateError::Missing(path.to_string()))?;
+            let file = EmailAssets::get(&path).ok_or_else(|| TemplateError::Missing(path.to_string()))?;
             let source = String::from_utf8_lossy(&file.data).into_owned();
             let result = match name.strip_prefix("partials/") {
                 Some(partial) => registry.register_partial(partial, source),
                 None => registry.register_template_string(name, source),
             };
-            result.map_err(|e| TemplateError::Compile {
-                name: name.to_string(),
-                source: Box::new(e),
-            })?;
+            result.map_err(|e| TemplateError::Compile { name: name.to_string(), source: Box::new(e) })?;
         }
         for template in EmailTemplate::ALL {
             for part in ["subject", "text"] {
@@ -74,14 +67,9 @@ impl EmailTemplates {
         template: EmailTemplate,
         context: &C,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
-        let subject = self
-            .registry
-            .render(&format!("{template}/subject"), context)?;
+        let subject = self.registry.render(&format!("{template}/subject"), context)?;
         let text = self.registry.render(&format!("{template}/text"), context)?;
-        Ok(RenderedEmail {
-            subject: one_line(&subject),
-            text,
-        })
+        Ok(RenderedEmail { subject: one_line(&subject), text })
     }
 }
 
@@ -106,10 +94,7 @@ mod tests {
 
     #[test]
     fn subjects_never_carry_line_breaks() {
-        assert_eq!(
-            one_line("Case PEN-1\r\nBcc: x@example.org"),
-            "Case PEN-1 Bcc: x@example.org"
-        );
+        assert_eq!(one_line("Case PEN-1\r\nBcc: x@example.org"), "Case PEN-1 Bcc: x@example.org");
         assert_eq!(one_line("  a \n\n b "), "a b");
     }
 }

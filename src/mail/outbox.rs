@@ -64,21 +64,12 @@ impl Mailer {
                 Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&config.mail_dir))
             }
         };
-        let retry_base =
-            chrono::Duration::seconds(i64::try_from(config.retry_base_secs).unwrap_or(60));
-        Ok(Mailer {
-            transport,
-            from,
-            domain,
-            retry_base,
-        })
+        let retry_base = chrono::Duration::seconds(i64::try_from(config.retry_base_secs).unwrap_or(60));
+        Ok(Mailer { transport, from, domain, retry_base })
     }
 
     fn build(&self, row: &OutboxRow) -> Result<Message, String> {
-        let to: Mailbox = row
-            .to_address
-            .parse()
-            .map_err(|e| format!("bad recipient address: {e}"))?;
+        let to: Mailbox = row.to_address.parse().map_err(|e| format!("bad recipient address: {e}"))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -93,16 +84,10 @@ impl Mailer {
     async fn send(&self, row: &OutboxRow) -> Result<(), (bool, String)> {
         let message = self.build(row).map_err(|e| (true, e))?;
         match &self.transport {
-            Transport::Smtp(t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| (e.is_permanent(), e.to_string())),
-            Transport::Files(t) => t
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| (false, e.to_string())),
+            Transport::Smtp(t) => {
+                t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
+            }
+            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| (false, e.to_string())),
         }
     }
 }
@@ -120,9 +105,7 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
             outbox::status
                 .eq("pending")
                 .and(outbox::next_attempt_at.le(now_db))
-                .or(outbox::status
-                    .eq("sending")
-                    .and(outbox::locked_until.lt(now_db))),
+                .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
         )
         .order((outbox::next_attempt_at, outbox::created_at))
         .limit(BATCH)
@@ -135,9 +118,7 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
                 outbox::status
                     .eq("pending")
                     .and(outbox::next_attempt_at.le(now_db))
-                    .or(outbox::status
-                        .eq("sending")
-                        .and(outbox::locked_until.lt(now_db))),
+                    .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
             ),
         )
         .set((
@@ -147,12 +128,7 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
         ))
         .execute(conn)?;
         if taken == 1 {
-            claimed.push(
-                outbox::table
-                    .find(&id)
-                    .select(OutboxRow::as_select())
-                    .first(conn)?,
-            );
+            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).first(conn)?);
         }
     }
     Ok(claimed)
@@ -172,10 +148,8 @@ pub fn redact_links(body: &str) -> String {
     while let Some(pos) = rest.find("/c/") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let token_len = tail
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .count();
+        let token_len =
+            tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
         if token_len >= 32 {
             out.push_str("[private link removed once sent]");
         } else {
@@ -188,19 +162,15 @@ pub fn redact_links(body: &str) -> String {
 }
 
 fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(&row.id))
-            .filter(outbox::status.eq("sending")),
-    )
-    .set((
-        outbox::status.eq("sent"),
-        outbox::sent_at.eq(Some(to_db_time(now))),
-        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-        outbox::last_error.eq(None::<String>),
-        outbox::body_text.eq(redact_links(&row.body_text)),
-    ))
-    .execute(conn)
+    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+        .set((
+            outbox::status.eq("sent"),
+            outbox::sent_at.eq(Some(to_db_time(now))),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::last_error.eq(None::<String>),
+            outbox::body_text.eq(redact_links(&row.body_text)),
+        ))
+        .execute(conn)
 }
 
 fn record_failure(
@@ -212,18 +182,14 @@ fn record_failure(
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let status = if permanent { "failed" } else { "pending" };
-    diesel::update(
-        outbox::table
-            .filter(outbox::id.eq(&row.id))
-            .filter(outbox::status.eq("sending")),
-    )
-    .set((
-        outbox::status.eq(status),
-        outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
-        outbox::next_attempt_at.eq(to_db_time(now + retry_after)),
-        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-    ))
-    .execute(conn)
+    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+        .set((
+            outbox::status.eq(status),
+            outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
+            outbox::next_attempt_at.eq(to_db_time(now + retry_after)),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)
 }
 
 /// One pass over the outbox: claim what is due, send it, record each result.

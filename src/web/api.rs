@@ -36,11 +36,7 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let header = req
-            .headers()
-            .get("Authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = req.headers().get("Authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::Internal("no app state".into()))?;
             let token = header
@@ -49,15 +45,10 @@ impl FromRequest for Staff {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| {
-                    AppError::Unauthorized(
-                        "send your API token as Authorization: Bearer <token>".into(),
-                    )
+                    AppError::Unauthorized("send your API token as Authorization: Bearer <token>".into())
                 })?
                 .to_string();
-            let ctx = db::run(&state.pool, move |conn| {
-                services::authenticate_token(conn, &token)
-            })
-            .await?;
+            let ctx = db::run(&state.pool, move |conn| services::authenticate_token(conn, &token)).await?;
             Ok(Staff(ctx))
         })
     }
@@ -136,9 +127,7 @@ fn summary(case: &CaseRow) -> CaseSummary {
         reference: case.reference.clone(),
         kind: case.kind.clone(),
         state: case.state.clone(),
-        state_description: CaseState::parse(&case.state)
-            .map(|s| s.describe())
-            .unwrap_or(""),
+        state_description: CaseState::parse(&case.state).map(|s| s.describe()).unwrap_or(""),
         overdue: case.overdue,
         due_at: case.due_at.map(rfc3339),
         due_kind: case.due_kind.clone(),
@@ -221,10 +210,7 @@ async fn record_removal(
     .await?;
     state.outbox_wake.notify_one();
     Ok(HttpResponse::Created()
-        .insert_header((
-            "Location",
-            format!("/api/v1/cases/{}", case.summary.reference),
-        ))
+        .insert_header(("Location", format!("/api/v1/cases/{}", case.summary.reference)))
         .json(case))
 }
 
@@ -252,20 +238,13 @@ async fn list_cases(
     let overdue = match filter.overdue.as_deref().filter(|s| !s.is_empty()) {
         Some("true") | Some("1") => Some(true),
         Some("false") | Some("0") => Some(false),
-        Some(other) => {
-            return Err(AppError::field(
-                "overdue",
-                format!("{other:?} is not true or false"),
-            ))
-        }
+        Some(other) => return Err(AppError::field("overdue", format!("{other:?} is not true or false"))),
         None => None,
     };
     let kind = match filter.kind.as_deref().filter(|s| !s.is_empty()) {
         Some(k) => Some(
             crate::domain::CaseKind::parse(k)
-                .ok_or_else(|| {
-                    AppError::field("kind", format!("{k:?} is not removal or complaint"))
-                })?
+                .ok_or_else(|| AppError::field("kind", format!("{k:?} is not removal or complaint")))?
                 .as_str(),
         ),
         None => None,
@@ -321,11 +300,7 @@ async fn step(
 ) -> AppResult<HttpResponse> {
     let svc = state.services.clone();
     let case = db::run(&state.pool, move |conn| {
-        let build = if decide {
-            Action::Decide
-        } else {
-            Action::Respond
-        };
+        let build = if decide { Action::Decide } else { Action::Respond };
         let case = services::staff_act(
             conn,
             &svc,

@@ -28,19 +28,11 @@ pub struct AppState {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(json_error),
-    )
-    .app_data(
-        web::FormConfig::default()
-            .limit(BODY_LIMIT)
-            .error_handler(form_error),
-    )
-    .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
-    .configure(api::routes)
-    .configure(public::routes);
+    cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(json_error))
+        .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(form_error))
+        .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
+        .configure(api::routes)
+        .configure(public::routes);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -60,20 +52,13 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
             "validation",
             format!("the JSON does not have the expected shape: {e}"),
         ),
-        JsonPayloadError::Deserialize(e) => (
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "bad_json",
-            format!("the body is not valid JSON: {e}"),
-        ),
-        other => (
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "bad_request",
-            other.to_string(),
-        ),
+        JsonPayloadError::Deserialize(e) => {
+            (actix_web::http::StatusCode::BAD_REQUEST, "bad_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => (actix_web::http::StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
     };
     let body = serde_json::json!({ "error": kind, "message": message });
-    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body))
-        .into()
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
 }
 
 fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
@@ -85,8 +70,7 @@ fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
         UrlencodedError::Overflow { .. } => "The form is too large to accept.".to_string(),
         other => format!("The form could not be read: {other}"),
     };
-    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).body(message))
-        .into()
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).body(message)).into()
 }
 
 /// Turns an error into an HTML page for people using the public pages.

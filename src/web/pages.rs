@@ -22,8 +22,7 @@ impl Pages {
             let Some(name) = path.strip_suffix(".hbs") else {
                 continue;
             };
-            let file =
-                PageAssets::get(&path).ok_or_else(|| format!("page template {path} is missing"))?;
+            let file = PageAssets::get(&path).ok_or_else(|| format!("page template {path} is missing"))?;
             let source = String::from_utf8_lossy(&file.data).into_owned();
             let result = match name.strip_prefix("partials/") {
                 Some(partial) => registry.register_partial(partial, source),
@@ -34,24 +33,13 @@ impl Pages {
         Ok(Pages { registry })
     }
 
-    pub fn render<C: Serialize>(
-        &self,
-        name: &str,
-        context: &C,
-    ) -> Result<String, handlebars::RenderError> {
+    pub fn render<C: Serialize>(&self, name: &str, context: &C) -> Result<String, handlebars::RenderError> {
         self.registry.render(name, context)
     }
 
-    pub fn render_response<C: Serialize>(
-        &self,
-        status: StatusCode,
-        name: &str,
-        context: &C,
-    ) -> HttpResponse {
+    pub fn render_response<C: Serialize>(&self, status: StatusCode, name: &str, context: &C) -> HttpResponse {
         match self.render(name, context) {
-            Ok(html) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(html),
+            Ok(html) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(html),
             Err(e) => {
                 tracing::error!(template = name, error = %e, "page did not render");
                 HttpResponse::InternalServerError()

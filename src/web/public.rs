@@ -26,11 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn home(state: web::Data<AppState>) -> HttpResponse {
-    state.pages.render_response(
-        StatusCode::OK,
-        "home",
-        &serde_json::json!({ "title": "Redress" }),
-    )
+    state.pages.render_response(StatusCode::OK, "home", &serde_json::json!({ "title": "Redress" }))
 }
 
 #[derive(Serialize)]
@@ -77,10 +73,7 @@ struct FormValues {
 
 /// What happens next, in plain words, with the date it hangs on.
 fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
-    let due = case
-        .due_at
-        .map(|t| long_date(from_db_time(t), org.tz()))
-        .unwrap_or_default();
+    let due = case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
     let state = CaseState::parse(&case.state).unwrap_or(CaseState::Closed);
     let you_may_escalate =
         "You may now put your case in writing to the executive committee, using the form below.";
@@ -169,13 +162,7 @@ fn build_page(
 async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
     let result = db::run(&state.pool, move |conn| {
-        build_page(
-            conn,
-            &token,
-            FieldErrors::new(),
-            FormValues::default(),
-            None,
-        )
+        build_page(conn, &token, FieldErrors::new(), FormValues::default(), None)
     })
     .await;
     match result {
@@ -211,39 +198,19 @@ async fn party_step(
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
         let (case, party) = services::case_for_link(conn, &t)?;
-        let by = ActorRef {
-            actor: party,
-            user_id: None,
-        };
-        services::act(
-            conn,
-            &svc,
-            &case.id,
-            action,
-            &by,
-            words.as_deref(),
-            Utc::now(),
-        )
+        let by = ActorRef { actor: party, user_id: None };
+        services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
     })
     .await;
     match result {
         Ok(_) => {
             state.outbox_wake.notify_one();
-            HttpResponse::SeeOther()
-                .insert_header(("Location", format!("/c/{token}")))
-                .finish()
+            HttpResponse::SeeOther().insert_header(("Location", format!("/c/{token}"))).finish()
         }
         Err(AppError::Validation(errors)) => {
-            let page = db::run(&state.pool, move |conn| {
-                build_page(conn, &token, errors, values, None)
-            })
-            .await;
+            let page = db::run(&state.pool, move |conn| build_page(conn, &token, errors, values, None)).await;
             match page {
-                Ok(page) => {
-                    state
-                        .pages
-                        .render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page)
-                }
+                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page),
                 Err(e) => page_error(&state, e),
             }
         }
@@ -256,13 +223,7 @@ async fn appeal(
     path: web::Path<String>,
     form: web::Form<PartyForm>,
 ) -> HttpResponse {
-    party_step(
-        state,
-        path.into_inner(),
-        Action::LodgeAppeal,
-        form.into_inner(),
-    )
-    .await
+    party_step(state, path.into_inner(), Action::LodgeAppeal, form.into_inner()).await
 }
 
 async fn escalate(
@@ -270,13 +231,7 @@ async fn escalate(
     path: web::Path<String>,
     form: web::Form<PartyForm>,
 ) -> HttpResponse {
-    party_step(
-        state,
-        path.into_inner(),
-        Action::Escalate,
-        form.into_inner(),
-    )
-    .await
+    party_step(state, path.into_inner(), Action::Escalate, form.into_inner()).await
 }
 
 async fn withdraw(
@@ -284,13 +239,7 @@ async fn withdraw(
     path: web::Path<String>,
     form: web::Form<PartyForm>,
 ) -> HttpResponse {
-    party_step(
-        state,
-        path.into_inner(),
-        Action::Withdraw,
-        form.into_inner(),
-    )
-    .await
+    party_step(state, path.into_inner(), Action::Withdraw, form.into_inner()).await
 }
 
 #[derive(Serialize)]
@@ -335,18 +284,10 @@ fn report_page(
     let org = services::find_org(conn, slug)?;
     let rules = store::rules_of(conn, &org.id)?
         .into_iter()
-        .map(|r| RuleOption {
-            selected: r.code == values.rule_code,
-            code: r.code,
-            title: r.title,
-        })
+        .map(|r| RuleOption { selected: r.code == values.rule_code, code: r.code, title: r.title })
         .collect();
     Ok(ReportPage {
-        title: if errors.is_empty() {
-            "Report content".into()
-        } else {
-            "Error: Report content".into()
-        },
+        title: if errors.is_empty() { "Report content".into() } else { "Error: Report content".into() },
         org_name: org.name,
         slug: org.slug,
         rules,
@@ -392,11 +333,7 @@ async fn report_submit(
     let result = db::run(&state.pool, move |conn| {
         let opened = services::submit_complaint(conn, &svc, &s, input, Utc::now())?;
         let org = store::org_by_id(conn, &opened.case.organisation_id)?;
-        let due = opened
-            .case
-            .due_at
-            .map(|t| long_date(from_db_time(t), org.tz()))
-            .unwrap_or_default();
+        let due = opened.case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
         Ok((opened, org.name, due))
     })
     .await;
@@ -417,16 +354,8 @@ async fn report_submit(
             )
         }
         Err(AppError::Validation(errors)) => {
-            match db::run(&state.pool, move |conn| {
-                report_page(conn, &slug, errors, values)
-            })
-            .await
-            {
-                Ok(page) => {
-                    state
-                        .pages
-                        .render_response(StatusCode::UNPROCESSABLE_ENTITY, "report", &page)
-                }
+            match db::run(&state.pool, move |conn| report_page(conn, &slug, errors, values)).await {
+                Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "report", &page),
                 Err(e) => page_error(&state, e),
             }
         }

@@ -65,25 +65,14 @@ impl Handler for SmtpSink {
         let (headers, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
         // Unfold continued header lines.
         let headers = headers.replace("\n ", " ").replace("\n\t", " ");
-        let qp = headers
-            .to_ascii_lowercase()
-            .contains("content-transfer-encoding: quoted-printable");
-        let body = if qp {
-            decode_quoted_printable(body)
-        } else {
-            body.to_string()
-        };
+        let qp = headers.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
+        let body = if qp { decode_quoted_printable(body) } else { body.to_string() };
         let subject = headers
             .lines()
             .find_map(|l| l.strip_prefix("Subject:"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        self.received.lock().unwrap().push(Mail {
-            envelope_to: self.to.clone(),
-            headers,
-            subject,
-            body,
-        });
+        self.received.lock().unwrap().push(Mail { envelope_to: self.to.clone(), headers, subject, body });
         response::OK
     }
 }
@@ -122,17 +111,10 @@ impl SmtpServer {
     pub fn start_on(listener: TcpListener) -> Self {
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = SmtpSink {
-            received: received.clone(),
-            to: vec![],
-            data: vec![],
-        };
+        let sink = SmtpSink { received: received.clone(), to: vec![], data: vec![] };
         std::thread::spawn(move || {
             let mut server = Server::new(sink);
-            server
-                .with_name("test.smtp")
-                .with_num_threads(16)
-                .with_tcp_listener(listener);
+            server.with_name("test.smtp").with_num_threads(16).with_tcp_listener(listener);
             let _ = server.serve();
         });
         SmtpServer { port, received }
@@ -202,9 +184,7 @@ impl TestApp {
         // Migrate before the server starts so the CLI and the server never race on it.
         redress::db::connect(&config.database_url, 1).unwrap();
         std::thread::spawn(move || {
-            actix_web::rt::System::new()
-                .block_on(redress::server::run(config, listener))
-                .unwrap();
+            actix_web::rt::System::new().block_on(redress::server::run(config, listener)).unwrap();
         });
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -212,14 +192,7 @@ impl TestApp {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
-        let app = TestApp {
-            dir,
-            base_url,
-            smtp,
-            db_path,
-            smtp_port,
-            http,
-        };
+        let app = TestApp { dir, base_url, smtp, db_path, smtp_port, http };
         app.wait_until_up();
         app
     }
@@ -255,12 +228,7 @@ impl TestApp {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         }
         drop(child.stdin.take());
         child.wait_with_output().unwrap()
@@ -365,9 +333,7 @@ impl TestApp {
             "--role",
             "committee",
         ]);
-        self.cli_ok(&[
-            "user", "add", "--org", ORG, "--email", ADMIN, "--name", "Admin", "--role", "admin",
-        ]);
+        self.cli_ok(&["user", "add", "--org", ORG, "--email", ADMIN, "--name", "Admin", "--role", "admin"]);
         self.cli_ok(&[
             "org",
             "add",
@@ -403,9 +369,7 @@ impl TestApp {
             "moderator",
         ]);
         let token = |org: &str, email: &str| {
-            self.cli_ok(&["token", "add", "--org", org, "--email", email])
-                .trim()
-                .to_string()
+            self.cli_ok(&["token", "add", "--org", org, "--email", email]).trim().to_string()
         };
         Cast {
             moderator: token(ORG, MODERATOR),
@@ -425,13 +389,7 @@ impl TestApp {
     }
 
     /// A JSON request; returns the status and the body (Null when it is not JSON).
-    pub fn api(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
+    pub fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
         let url = self.url(path);
         let auth = token.map(|t| format!("Bearer {t}"));
         let response = match (method, body) {
@@ -452,12 +410,7 @@ impl TestApp {
         };
         let mut response = response.unwrap();
         let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(10 << 20)
-            .read_to_string()
-            .unwrap_or_default();
+        let text = response.body_mut().with_config().limit(10 << 20).read_to_string().unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -469,48 +422,27 @@ impl TestApp {
         content_type: &str,
         body: &[u8],
     ) -> (u16, String) {
-        let mut req = self
-            .http
-            .post(&self.url(path))
-            .header("Content-Type", content_type);
+        let mut req = self.http.post(&self.url(path)).header("Content-Type", content_type);
         if let Some(t) = token {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let mut response = req.send(body).unwrap();
         let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        (status, response.body_mut().read_to_string().unwrap_or_default())
     }
 
     pub fn get_page(&self, path: &str) -> (u16, String) {
         let mut response = self.http.get(&self.url(path)).call().unwrap();
         let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        (status, response.body_mut().read_to_string().unwrap_or_default())
     }
 
     /// Submits a form as a browser would; returns the status, the Location header and the body.
     pub fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let mut response = self
-            .http
-            .post(&self.url(path))
-            .send_form(fields.iter().copied())
-            .unwrap();
+        let mut response = self.http.post(&self.url(path)).send_form(fields.iter().copied()).unwrap();
         let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get("Location")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        (
-            status,
-            location,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        let location = response.headers().get("Location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        (status, location, response.body_mut().read_to_string().unwrap_or_default())
     }
 
     /// Waits until the SMTP server has received a message matching `pred`, and returns it.
@@ -521,12 +453,8 @@ impl TestApp {
                 return m;
             }
             if Instant::now() > deadline {
-                let seen: Vec<_> = self
-                    .smtp
-                    .all()
-                    .iter()
-                    .map(|m| (m.envelope_to.clone(), m.subject.clone()))
-                    .collect();
+                let seen: Vec<_> =
+                    self.smtp.all().iter().map(|m| (m.envelope_to.clone(), m.subject.clone())).collect();
                 panic!("no email {what} arrived; received: {seen:#?}");
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -581,14 +509,7 @@ impl TestApp {
             .order(cases::reference)
             .load(&mut *conn)
             .unwrap();
-        Counts {
-            cases: cases_n,
-            events,
-            emails,
-            tokens,
-            outbox_unsent,
-            states,
-        }
+        Counts { cases: cases_n, events, emails, tokens, outbox_unsent, states }
     }
 
     /// Records a removal with the usual fields, overridden by `changes`.
