@@ -1,6 +1,7 @@
 //! Redress: case management for moderation appeals and complaints.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;

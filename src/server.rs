@@ -35,6 +35,7 @@ pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
         services: Arc::new(services(config)?),
         pages: Arc::new(Pages::load().map_err(StartError::Setup)?),
         outbox_wake: Arc::new(Notify::new()),
+        secure_cookies: config.base_url.starts_with("https://"),
     })
 }
 

@@ -14,8 +14,8 @@ use crate::db::schema::{
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time};
 use crate::domain::{
-    self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, Outcome, Recipient,
-    Role, Schedule, Transition, WorkflowError,
+    self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, EmailTemplate,
+    Outcome, Recipient, Role, Schedule, Transition, WorkflowError,
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::EmailTemplates;
@@ -124,8 +124,8 @@ fn default_prefix(slug: &str) -> String {
     slug.chars().filter(|c| c.is_ascii_alphanumeric()).take(3).collect::<String>().to_ascii_uppercase()
 }
 
-pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> AppResult<Organisation> {
-    let mut c = Checker::new();
+/// Checks a new organisation, recording every problem in `c`.
+pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> Organisation {
     let slug = input.slug.trim().to_string();
     if !(2..=40).contains(&slug.len())
         || !slug.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-')
@@ -162,6 +162,12 @@ pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> 
         committee_target_days: days("committee_target_days", input.committee_target_days, 28),
         created_at: to_db_time(now),
     };
+    org
+}
+
+pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> AppResult<Organisation> {
+    let mut c = Checker::new();
+    let org = org_from_input(&mut c, input, now);
     c.finish()?;
     write_tx(conn, |conn| {
         if store::org_by_slug(conn, &org.slug)?.is_some() {
@@ -326,6 +332,12 @@ pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<Sta
     let row = row.ok_or_else(unauthorized)?;
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
     let org = store::org_by_id(conn, &row.organisation_id)?;
+    let now = Utc::now();
+    if row.last_used_at.is_none_or(|t| now - from_db_time(t) > chrono::Duration::minutes(1)) {
+        diesel::update(api_tokens::table.find(&row.id))
+            .set(api_tokens::last_used_at.eq(Some(to_db_time(now))))
+            .execute(conn)?;
+    }
     let roles: Vec<Role> =
         store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.is_empty() {
@@ -967,4 +979,253 @@ pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> App
         }
     }
     Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administration of an organisation.
+
+/// The settings an admin may change.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+#[serde(default)]
+pub struct OrgSettings {
+    pub name: String,
+    pub secretary_email: String,
+    pub timezone: String,
+    pub appeal_window_days: String,
+    pub response_days: String,
+    pub escalation_window_days: String,
+    pub committee_target_days: String,
+}
+
+impl OrgSettings {
+    pub fn of(org: &Organisation) -> Self {
+        OrgSettings {
+            name: org.name.clone(),
+            secretary_email: org.secretary_email.clone(),
+            timezone: org.timezone.clone(),
+            appeal_window_days: org.appeal_window_days.to_string(),
+            response_days: org.response_days.to_string(),
+            escalation_window_days: org.escalation_window_days.to_string(),
+            committee_target_days: org.committee_target_days.to_string(),
+        }
+    }
+}
+
+/// Changes an organisation's settings. New deadline lengths apply to clocks started from now
+/// on; a deadline already running keeps the date people were given.
+pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) -> AppResult<()> {
+    let mut c = Checker::new();
+    let name = c.line("name", Some(&s.name), validate::NAME_MAX, true).unwrap_or_default();
+    let secretary_email = c.email("secretary_email", Some(&s.secretary_email), true).unwrap_or_default();
+    let timezone = s.timezone.trim().to_string();
+    if parse_timezone(&timezone).is_none() {
+        c.fail("timezone", "Enter a time zone name like Europe/London");
+    }
+    let mut days = |field: &str, v: &str| match v.trim().parse::<i32>() {
+        Ok(d) if (1..=365).contains(&d) => d,
+        _ => {
+            c.fail(field, "Enter a number of days from 1 to 365");
+            0
+        }
+    };
+    let appeal = days("appeal_window_days", &s.appeal_window_days);
+    let response = days("response_days", &s.response_days);
+    let escalation = days("escalation_window_days", &s.escalation_window_days);
+    let committee = days("committee_target_days", &s.committee_target_days);
+    c.finish()?;
+    write_tx(conn, |conn| {
+        diesel::update(organisations::table.find(&org.id))
+            .set((
+                organisations::name.eq(name),
+                organisations::secretary_email.eq(secretary_email),
+                organisations::timezone.eq(timezone),
+                organisations::appeal_window_days.eq(appeal),
+                organisations::response_days.eq(response),
+                organisations::escalation_window_days.eq(escalation),
+                organisations::committee_target_days.eq(committee),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Edits a rule's wording. Cases keep the copy they were given, so this changes only what
+/// future removals cite.
+pub fn update_rule(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    code: &str,
+    title: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut c = Checker::new();
+    let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
+    let summary = c.required("summary", Some(summary), 2000);
+    c.finish()?;
+    write_tx(conn, |conn| {
+        let n = diesel::update(
+            policy_rules::table
+                .filter(policy_rules::organisation_id.eq(&org.id))
+                .filter(policy_rules::code.eq(code)),
+        )
+        .set((
+            policy_rules::title.eq(title),
+            policy_rules::summary.eq(summary),
+            policy_rules::updated_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound(format!("no rule {code:?}")));
+        }
+        Ok(())
+    })
+}
+
+/// A staff member of an organisation with their roles, for the admin's list.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub can_sign_in: bool,
+}
+
+pub fn members(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<MemberView>> {
+    let rows: Vec<(User, String)> = memberships::table
+        .inner_join(users::table)
+        .filter(memberships::organisation_id.eq(&org.id))
+        .order((users::name, users::email, memberships::role))
+        .select((User::as_select(), memberships::role))
+        .load(conn)?;
+    let mut out: Vec<MemberView> = Vec::new();
+    for (user, role) in rows {
+        match out.iter_mut().find(|m| m.user_id == user.id) {
+            Some(m) => m.roles.push(role),
+            None => out.push(MemberView {
+                user_id: user.id,
+                email: user.email,
+                name: user.name,
+                roles: vec![role],
+                can_sign_in: user.password_hash.is_some(),
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Takes a role away. The last admin of an organisation keeps theirs, so nobody is locked out.
+pub fn remove_role(conn: &mut DbConnection, org: &Organisation, user_id: &str, role: Role) -> AppResult<()> {
+    write_tx(conn, |conn| {
+        if role == Role::Admin {
+            let admins: i64 = memberships::table
+                .filter(memberships::organisation_id.eq(&org.id))
+                .filter(memberships::role.eq("admin"))
+                .count()
+                .get_result(conn)?;
+            if admins <= 1 {
+                return Err(AppError::Conflict("An organisation needs at least one admin.".into()));
+            }
+        }
+        let n = diesel::delete(
+            memberships::table
+                .filter(memberships::organisation_id.eq(&org.id))
+                .filter(memberships::user_id.eq(user_id))
+                .filter(memberships::role.eq(role.as_str())),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            return Err(AppError::NotFound("No such role to remove.".into()));
+        }
+        Ok(())
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub label: String,
+    pub email: String,
+    pub created_at: chrono::NaiveDateTime,
+    pub last_used_at: Option<chrono::NaiveDateTime>,
+    pub revoked: bool,
+}
+
+pub fn tokens(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<TokenView>> {
+    let rows: Vec<(store::ApiToken, String)> = api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::organisation_id.eq(&org.id))
+        .order(api_tokens::created_at.desc())
+        .select((store::ApiToken::as_select(), users::email))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, email)| TokenView {
+            id: t.id,
+            label: t.label,
+            email,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect())
+}
+
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let n = diesel::update(
+        api_tokens::table
+            .filter(api_tokens::organisation_id.eq(&org.id))
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(Some(to_db_time(now))))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound("No such token, or it is already revoked.".into()));
+    }
+    Ok(())
+}
+
+/// The notice email a removal would send, rendered without recording anything: what the
+/// moderator checks before sending.
+pub fn preview_removal(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    input: RemovalInput,
+    now: DateTime<Utc>,
+) -> AppResult<crate::mail::RenderedEmail> {
+    let actor = staff.actor_for(CaseKind::Removal, None);
+    let opening = domain::open(CaseKind::Removal, actor, now, &staff.org.schedule())?;
+    let mut c = Checker::new();
+    let platform =
+        c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
+    let content_url = c.url("content_url", input.content_url.as_deref(), true).unwrap_or_default();
+    let content_text = c.required("content_text", input.content_text.as_deref(), validate::TEXT_MAX);
+    let author_name = c.line("author_name", input.author_name.as_deref(), validate::NAME_MAX, true);
+    c.email("author_email", input.author_email.as_deref(), false);
+    let explanation = c.required("explanation", input.explanation.as_deref(), validate::WORDS_MAX);
+    let codes = input.rule_codes.unwrap_or_default();
+    if codes.is_empty() {
+        c.fail("rule_codes", "cite at least one rule of the policy");
+    }
+    c.finish()?;
+    let cited = cite_rules(conn, &staff.org, &codes)?;
+    let mut case = new_case_row(&staff.org, CaseKind::Removal, now);
+    case.reference = format!("{}-{}-(number given on sending)", staff.org.reference_prefix, case.ref_year);
+    case.platform = platform;
+    case.content_url = content_url;
+    case.content_text = content_text;
+    case.author_name = author_name;
+    case.explanation = explanation.clone();
+    case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
+    let link = Some(format!("{}/c/(private link made on sending)", svc.base_url));
+    let context = email_context(conn, &staff.org, &case, &opening, false, link, Some(&explanation))?;
+    Ok(svc.emails.render(EmailTemplate::RemovalNotice, &context)?)
 }

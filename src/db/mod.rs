@@ -116,9 +116,13 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    // Only the outermost transaction takes the lock; nested ones become savepoints.
+    let outermost = DbConnection::transaction_manager_status_mut(conn).transaction_depth()?.is_none();
     match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConnection::Pg(_) => DbConnection::begin_transaction(conn)?,
+        DbConnection::Sqlite(c) if outermost => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        _ => DbConnection::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {

@@ -159,4 +159,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_tokens,
     case_events,
     outbox,
+    sessions,
 );
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Text,
+        user_id -> Text,
+        organisation_id -> Nullable<Text>,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));

@@ -75,6 +75,21 @@ pub fn long_date_time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%A %-d %B %Y at %H:%M").to_string()
 }
 
+/// How far off a deadline is, in the organisation's calendar days: "due today", "in 2 days",
+/// "3 days overdue".
+pub fn relative(due: DateTime<Utc>, now: DateTime<Utc>, tz: Tz) -> String {
+    let days = (due.with_timezone(&tz).date_naive() - now.with_timezone(&tz).date_naive()).num_days();
+    if now > due {
+        let late = days.abs().max(1);
+        return if late == 1 { "1 day overdue".into() } else { format!("{late} days overdue") };
+    }
+    match days {
+        0 => "due today".into(),
+        1 => "in 1 day".into(),
+        n => format!("in {n} days"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +143,16 @@ mod tests {
         let due = s.deadline(DueKind::Response, utc("2026-01-10T03:00:00Z"));
         // 03:00 UTC on 10 January is 22:00 on 9 January in New York.
         assert_eq!(due, utc("2026-01-15T04:59:59Z"));
+    }
+
+    #[test]
+    fn relative_days() {
+        let tz = chrono_tz::Europe::London;
+        let due = utc("2026-04-07T22:59:59Z");
+        assert_eq!(relative(due, utc("2026-04-07T08:00:00Z"), tz), "due today");
+        assert_eq!(relative(due, utc("2026-04-05T08:00:00Z"), tz), "in 2 days");
+        assert_eq!(relative(due, utc("2026-04-06T08:00:00Z"), tz), "in 1 day");
+        assert_eq!(relative(due, utc("2026-04-07T23:30:00Z"), tz), "1 day overdue");
+        assert_eq!(relative(due, utc("2026-04-10T12:00:00Z"), tz), "3 days overdue");
     }
 }

@@ -1,8 +1,12 @@
 //! The HTTP edge: shared state, routes, and the JSON error handling every route shares.
 
+pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod pages;
 pub mod public;
+pub mod session;
+pub mod staff;
 
 use std::sync::Arc;
 
@@ -25,6 +29,8 @@ pub struct AppState {
     pub pages: Arc<pages::Pages>,
     /// Woken after every change that queued email, so mail goes out at once.
     pub outbox_wake: Arc<Notify>,
+    /// Served over HTTPS: cookies are Secure and take the `__Host-` prefix.
+    pub secure_cookies: bool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,7 +38,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(form_error))
         .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
         .configure(api::routes)
-        .configure(public::routes);
+        .configure(public::routes)
+        .configure(staff::routes)
+        .configure(admin::routes)
+        .configure(assets::routes);
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -71,6 +80,26 @@ fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
         other => format!("The form could not be read: {other}"),
     };
     actix_web::error::InternalError::from_response(err, HttpResponse::build(status).body(message)).into()
+}
+
+/// A form's errors for a template: `errors` maps each field to a whole sentence (its label and
+/// what is wrong), `error_list` gives them in the order of the form for the error summary.
+pub fn form_errors(errors: &crate::error::FieldErrors, labels: &[(&str, &str)]) -> serde_json::Value {
+    let sentence = |field: &str, message: &str| {
+        // A message that is already a sentence stands alone.
+        if message.starts_with(char::is_uppercase) {
+            return message.to_string();
+        }
+        let label = labels.iter().find(|(f, _)| *f == field).map(|(_, l)| *l).unwrap_or(field);
+        format!("{label} {message}")
+    };
+    let mut keys: Vec<&String> = errors.keys().collect();
+    keys.sort_by_key(|k| labels.iter().position(|(f, _)| f == k).unwrap_or(usize::MAX));
+    let list: Vec<serde_json::Value> =
+        keys.iter().map(|k| serde_json::json!({ "field": k, "message": sentence(k, &errors[*k]) })).collect();
+    let map: serde_json::Map<String, serde_json::Value> =
+        errors.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(sentence(k, v)))).collect();
+    serde_json::json!({ "errors": map, "error_list": list })
 }
 
 /// Turns an error into an HTML page for people using the public pages.

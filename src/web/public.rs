@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::{page_error, AppState};
+use super::{form_errors, page_error, AppState};
 use crate::db::{self, from_db_time};
 use crate::domain::deadline::{long_date, long_date_time};
 use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind};
@@ -57,10 +57,10 @@ struct CasePage {
     can_appeal: bool,
     can_escalate: bool,
     can_withdraw: bool,
-    errors: FieldErrors,
-    has_errors: bool,
+    errors: serde_json::Value,
+    error_list: serde_json::Value,
     values: FormValues,
-    notice: Option<String>,
+    max_words: usize,
 }
 
 #[derive(Serialize, Deserialize, Default, Clone)]
@@ -113,8 +113,11 @@ fn build_page(
     token: &str,
     errors: FieldErrors,
     values: FormValues,
-    notice: Option<String>,
 ) -> Result<CasePage, AppError> {
+    let mut form = form_errors(
+        &errors,
+        &[("appeal", "Your appeal"), ("case_for_committee", "Your case"), ("reason", "Your reason")],
+    );
     let (case, party) = services::case_for_link(conn, token)?;
     let org = store::org_by_id(conn, &case.organisation_id)?;
     let status = services::status_of(&case)?;
@@ -129,7 +132,11 @@ fn build_page(
         .collect();
     let is_removal = status.kind == CaseKind::Removal;
     Ok(CasePage {
-        title: format!("Case {}", case.reference),
+        title: if errors.is_empty() {
+            format!("Case {}", case.reference)
+        } else {
+            format!("Error: Case {}", case.reference)
+        },
         org_name: org.name.clone(),
         secretary_email: org.secretary_email.clone(),
         reference: case.reference.clone(),
@@ -152,19 +159,18 @@ fn build_page(
         can_appeal: allowed(&status, Action::LodgeAppeal, party, &org),
         can_escalate: allowed(&status, Action::Escalate, party, &org),
         can_withdraw: allowed(&status, Action::Withdraw, party, &org),
-        has_errors: !errors.is_empty(),
-        errors,
+        errors: form["errors"].take(),
+        error_list: form["error_list"].take(),
         values,
-        notice,
+        max_words: validate::WORDS_MAX,
     })
 }
 
 async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let result = db::run(&state.pool, move |conn| {
-        build_page(conn, &token, FieldErrors::new(), FormValues::default(), None)
-    })
-    .await;
+    let result =
+        db::run(&state.pool, move |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default()))
+            .await;
     match result {
         Ok(page) => state.pages.render_response(StatusCode::OK, "case", &page),
         Err(e) => page_error(&state, e),
@@ -208,7 +214,7 @@ async fn party_step(
             HttpResponse::SeeOther().insert_header(("Location", format!("/c/{token}"))).finish()
         }
         Err(AppError::Validation(errors)) => {
-            let page = db::run(&state.pool, move |conn| build_page(conn, &token, errors, values, None)).await;
+            let page = db::run(&state.pool, move |conn| build_page(conn, &token, errors, values)).await;
             match page {
                 Ok(page) => state.pages.render_response(StatusCode::UNPROCESSABLE_ENTITY, "case", &page),
                 Err(e) => page_error(&state, e),
@@ -248,8 +254,8 @@ struct ReportPage {
     org_name: String,
     slug: String,
     rules: Vec<RuleOption>,
-    errors: FieldErrors,
-    has_errors: bool,
+    errors: serde_json::Value,
+    error_list: serde_json::Value,
     values: ReportValues,
     response_days: i32,
     max_text: usize,
@@ -282,6 +288,18 @@ fn report_page(
     values: ReportValues,
 ) -> Result<ReportPage, AppError> {
     let org = services::find_org(conn, slug)?;
+    let mut form = form_errors(
+        &errors,
+        &[
+            ("platform", "Where it is"),
+            ("content_url", "The link"),
+            ("content_text", "What it says"),
+            ("rule_code", "The rule"),
+            ("reason", "Why it should be removed"),
+            ("reporter_name", "Your name"),
+            ("reporter_email", "Your email address"),
+        ],
+    );
     let rules = store::rules_of(conn, &org.id)?
         .into_iter()
         .map(|r| RuleOption { selected: r.code == values.rule_code, code: r.code, title: r.title })
@@ -291,8 +309,8 @@ fn report_page(
         org_name: org.name,
         slug: org.slug,
         rules,
-        has_errors: !errors.is_empty(),
-        errors,
+        errors: form["errors"].take(),
+        error_list: form["error_list"].take(),
         values,
         response_days: org.response_days,
         max_text: validate::TEXT_MAX,

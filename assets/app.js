@@ -1,0 +1,29 @@
+// Progressive enhancements only: every page works without this script.
+(function () {
+  "use strict";
+  // Move focus to the error summary so screen-reader and keyboard users hear it first.
+  var summary = document.querySelector("[data-error-summary]");
+  if (summary) { summary.focus(); }
+  // Make the error summary's links focus the field itself rather than only scrolling to it.
+  document.querySelectorAll("[data-error-summary] a[href^='#']").forEach(function (a) {
+    a.addEventListener("click", function (e) {
+      var field = document.getElementById(a.getAttribute("href").slice(1));
+      if (field) { e.preventDefault(); field.focus(); }
+    });
+  });
+  // Character counts on long fields.
+  document.querySelectorAll("textarea[data-maxlength]").forEach(function (field) {
+    var max = parseInt(field.getAttribute("data-maxlength"), 10);
+    var message = document.getElementById(field.id + "-count");
+    if (!message || !max) { return; }
+    var update = function () {
+      var left = max - field.value.length;
+      message.textContent = left >= 0
+        ? "You have " + left + " character" + (left === 1 ? "" : "s") + " remaining"
+        : "You have " + (-left) + " character" + (left === -1 ? "" : "s") + " too many";
+      message.classList.toggle("char-count--over", left < 0);
+    };
+    field.addEventListener("input", update);
+    update();
+  });
+})();

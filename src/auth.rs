@@ -1,0 +1,253 @@
+//! Staff sign-in: password checks and server-side sessions kept in the database.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::{memberships, organisations, sessions, users};
+use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::services::{self, hash_secret, new_secret, OrgInput};
+use crate::store::{self, Organisation, User};
+use crate::validate::Checker;
+
+/// A session ends after this long without a request…
+pub const IDLE_LIMIT: Duration = Duration::minutes(30);
+/// …and after this long in all, however busy.
+pub const ABSOLUTE_LIMIT: Duration = Duration::hours(12);
+
+/// The signed-in staff member, the organisation they are working in, and their roles there.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id_hash: String,
+    pub user: User,
+    pub org: Option<Organisation>,
+    pub roles: Vec<Role>,
+    pub csrf: String,
+}
+
+impl Session {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The staff context of the selected organisation, for the use cases.
+    pub fn staff(&self) -> Option<services::StaffContext> {
+        let org = self.org.clone()?;
+        Some(services::StaffContext { user: self.user.clone(), org, roles: self.roles.clone() })
+    }
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{phc::PasswordHash, PasswordVerifier};
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks a password against the rules: 8 to 128 characters, nothing more.
+pub fn check_new_password(c: &mut Checker, field: &str, password: &str) {
+    let len = password.chars().count();
+    if !(8..=128).contains(&len) {
+        c.fail(field, "must be 8 to 128 characters");
+    }
+}
+
+/// The organisations a user belongs to, with their roles in each.
+pub fn memberships_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Organisation, Vec<Role>)>> {
+    let rows: Vec<(Organisation, String)> = memberships::table
+        .inner_join(organisations::table)
+        .filter(memberships::user_id.eq(user_id))
+        .order((organisations::name, memberships::role))
+        .select((Organisation::as_select(), memberships::role))
+        .load(conn)?;
+    let mut out: Vec<(Organisation, Vec<Role>)> = Vec::new();
+    for (org, role) in rows {
+        let Some(role) = Role::parse(&role) else { continue };
+        match out.iter_mut().find(|(o, _)| o.id == org.id) {
+            Some((_, roles)) => roles.push(role),
+            None => out.push((org, vec![role])),
+        }
+    }
+    Ok(out)
+}
+
+/// Signs a staff member in: returns the new session's secret (for the cookie). The same answer
+/// for an unknown address and a wrong password, so neither can be told from the other.
+pub fn sign_in(
+    conn: &mut DbConnection,
+    email: &str,
+    password: &str,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let refused = || AppError::Unauthorized("The email address or the password is not right.".into());
+    let user = store::user_by_email(conn, email.trim())?;
+    let Some(user) = user else {
+        // Spend the same effort as a real check.
+        let _ = verify_password(DUMMY_HASH, password);
+        return Err(refused());
+    };
+    let Some(hash) = user.password_hash.as_deref() else {
+        let _ = verify_password(DUMMY_HASH, password);
+        return Err(refused());
+    };
+    if !verify_password(hash, password) {
+        return Err(refused());
+    }
+    let orgs = memberships_of(conn, &user.id)?;
+    let secret = new_secret();
+    write_tx(conn, |conn| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id_hash.eq(hash_secret(&secret)),
+                sessions::user_id.eq(&user.id),
+                sessions::organisation_id.eq(if orgs.len() == 1 { Some(orgs[0].0.id.clone()) } else { None }),
+                sessions::csrf_token.eq(new_secret()),
+                sessions::created_at.eq(to_db_time(now)),
+                sessions::last_seen_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        Ok::<_, AppError>(())
+    })?;
+    Ok(secret)
+}
+
+/// A valid argon2id hash of a random password, used to make failed look-ups cost the same.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Sa4fyJJh2Pp5X2k7m8qsOgBqtdZmMcDw0r+jD2IN0Bc";
+
+/// The session behind a cookie, if it is still alive. Seeing it keeps it alive.
+pub fn load(conn: &mut DbConnection, secret: &str, now: DateTime<Utc>) -> AppResult<Option<Session>> {
+    let id_hash = hash_secret(secret);
+    let row: Option<(String, Option<String>, String, chrono::NaiveDateTime, chrono::NaiveDateTime)> =
+        sessions::table
+            .filter(sessions::id_hash.eq(&id_hash))
+            .select((
+                sessions::user_id,
+                sessions::organisation_id,
+                sessions::csrf_token,
+                sessions::created_at,
+                sessions::last_seen_at,
+            ))
+            .first(conn)
+            .optional()?;
+    let Some((user_id, org_id, csrf, created, seen)) = row else { return Ok(None) };
+    if now - from_db_time(seen) > IDLE_LIMIT || now - from_db_time(created) > ABSOLUTE_LIMIT {
+        diesel::delete(sessions::table.filter(sessions::id_hash.eq(&id_hash))).execute(conn)?;
+        return Ok(None);
+    }
+    // Writing on every request would serialise all reads behind the write lock; a minute of
+    // slack on a 30-minute limit costs nothing.
+    if now - from_db_time(seen) > Duration::minutes(1) {
+        diesel::update(sessions::table.filter(sessions::id_hash.eq(&id_hash)))
+            .set(sessions::last_seen_at.eq(to_db_time(now)))
+            .execute(conn)?;
+    }
+    let Some(user) = store::user_by_id(conn, &user_id)? else { return Ok(None) };
+    let (org, roles) = match org_id {
+        Some(id) => {
+            let org = store::org_by_id(conn, &id)?;
+            let roles: Vec<Role> =
+                store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
+            if roles.is_empty() {
+                (None, vec![])
+            } else {
+                (Some(org), roles)
+            }
+        }
+        None => (None, vec![]),
+    };
+    Ok(Some(Session { id_hash, user, org, roles, csrf }))
+}
+
+pub fn sign_out(conn: &mut DbConnection, id_hash: &str) -> AppResult<()> {
+    diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)?;
+    Ok(())
+}
+
+/// Switches the session to another organisation the user belongs to.
+pub fn select_org(conn: &mut DbConnection, session: &Session, slug: &str) -> AppResult<()> {
+    let org =
+        store::org_by_slug(conn, slug)?.ok_or_else(|| AppError::NotFound("No such organisation.".into()))?;
+    if store::roles_of(conn, &session.user.id, &org.id)?.is_empty() {
+        return Err(AppError::NotFound("No such organisation.".into()));
+    }
+    diesel::update(sessions::table.filter(sessions::id_hash.eq(&session.id_hash)))
+        .set(sessions::organisation_id.eq(Some(org.id)))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn setup_needed(conn: &mut DbConnection) -> AppResult<bool> {
+    let n: i64 = users::table.count().get_result(conn)?;
+    Ok(n == 0)
+}
+
+/// What the first-run form collects.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default)]
+pub struct SetupInput {
+    pub org_name: String,
+    pub org_slug: String,
+    pub secretary_email: String,
+    pub timezone: String,
+    pub admin_name: String,
+    pub admin_email: String,
+    pub password: String,
+}
+
+/// Creates the first organisation and its admin, once: on a database that has no users yet.
+pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>) -> AppResult<()> {
+    let mut c = Checker::new();
+    let org_input = OrgInput {
+        slug: input.org_slug.trim().to_string(),
+        name: input.org_name.clone(),
+        secretary_email: input.secretary_email.clone(),
+        timezone: Some(match input.timezone.trim() {
+            "" => "Europe/London".to_string(),
+            tz => tz.to_string(),
+        }),
+        ..OrgInput::default()
+    };
+    services::org_from_input(&mut c, org_input.clone(), now);
+    c.line("admin_name", Some(&input.admin_name), crate::validate::NAME_MAX, true);
+    c.email("admin_email", Some(&input.admin_email), true);
+    check_new_password(&mut c, "password", &input.password);
+    let result = c.finish().and_then(|()| {
+        write_tx(conn, |conn| {
+            if !setup_needed(conn)? {
+                return Err(AppError::Conflict("Redress is already set up; sign in instead.".into()));
+            }
+            services::add_org(conn, org_input, now)?;
+            services::add_user(
+                conn,
+                input.org_slug.trim(),
+                &input.admin_email,
+                &input.admin_name,
+                "admin",
+                Some(&input.password),
+                now,
+            )?;
+            Ok(())
+        })
+    });
+    // The organisation's and the user's checks name their own fields; the form's differ.
+    result.map_err(|e| match e {
+        AppError::Validation(fields) => AppError::Validation(
+            fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let k = match k.as_str() {
+                        "slug" => "org_slug",
+                        "name" => "org_name",
+                        "email" => "admin_email",
+                        other => other,
+                    };
+                    (k.to_string(), v)
+                })
+                .collect(),
+        ),
+        other => other,
+    })
+}

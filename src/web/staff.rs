@@ -1,0 +1,853 @@
+//! The staff pages: first-run setup, sign-in, the work queue, recording a removal, the case
+//! page with the actions a role may take, and the committee's view. Every state change goes
+//! through the same services as the JSON API.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use diesel::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::session::{self, SignedIn, Staff};
+use super::{form_errors, page_error, AppState};
+use crate::auth::{self, Session, SetupInput};
+use crate::db::schema::cases;
+use crate::db::{self, from_db_time, DbConnection};
+use crate::domain::deadline::{long_date, long_date_time, relative};
+use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, Outcome, Role};
+use crate::error::{AppError, FieldErrors};
+use crate::services::{self, RemovalInput};
+use crate::store::{self, CaseRow, Organisation};
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/setup", web::get().to(setup_form))
+        .route("/setup", web::post().to(setup_submit))
+        .route("/sign-in", web::get().to(sign_in_form))
+        .route("/sign-in", web::post().to(sign_in_submit))
+        .route("/sign-out", web::post().to(sign_out))
+        .route("/orgs", web::get().to(choose_org))
+        .route("/orgs", web::post().to(choose_org_submit))
+        .route("/staff", web::get().to(queue))
+        .route("/staff/removals/new", web::get().to(removal_form))
+        .route("/staff/removals", web::post().to(removal_submit))
+        .route("/staff/cases/{reference}", web::get().to(case_page))
+        .route("/staff/cases/{reference}/response", web::post().to(respond))
+        .route("/staff/cases/{reference}/decision", web::post().to(decide))
+        .route("/staff/committee", web::get().to(committee));
+}
+
+/// What every staff page shows around its content.
+pub fn chrome(session: &Session) -> Value {
+    let org = session.org.as_ref();
+    json!({
+        "user_name": session.user.name,
+        "user_email": session.user.email,
+        "org_name": org.map(|o| o.name.clone()).unwrap_or_default(),
+        "org_slug": org.map(|o| o.slug.clone()).unwrap_or_default(),
+        "csrf": session.csrf,
+        "is_admin": session.has(Role::Admin),
+        "is_moderator": session.has(Role::Moderator),
+        "is_committee": session.has(Role::Committee) || session.has(Role::Secretary),
+        "roles": session.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+    })
+}
+
+/// Renders a staff page: `data` is merged with the page title and the chrome.
+pub fn staff_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    template: &str,
+    title: &str,
+    data: Value,
+) -> HttpResponse {
+    let mut context = json!({ "title": title, "staff": chrome(session) });
+    if let (Value::Object(ctx), Value::Object(extra)) = (&mut context, data) {
+        ctx.extend(extra);
+    }
+    state.pages.render_response(status, template, &context)
+}
+
+/// An error on a staff page, shown within the staff layout.
+pub fn staff_error(state: &AppState, session: &Session, err: AppError) -> HttpResponse {
+    use actix_web::ResponseError;
+    if let AppError::Internal(detail) = &err {
+        tracing::error!(%detail, "staff page failed");
+    }
+    let title = match err.status_code().as_u16() {
+        404 => "Not found",
+        403 => "Not allowed",
+        409 => "This cannot be done now",
+        _ => "Sorry, there is a problem",
+    };
+    staff_page(
+        state,
+        session,
+        err.status_code(),
+        "staff/error",
+        title,
+        json!({ "message": err.public_message() }),
+    )
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header(("Location", location.to_string())).finish()
+}
+
+// ---------------------------------------------------------------------------------------------
+// First run and sign-in.
+
+const SETUP_FIELDS: &[(&str, &str)] = &[
+    ("org_name", "The organisation's name"),
+    ("org_slug", "The short name"),
+    ("secretary_email", "The secretary's email address"),
+    ("timezone", "The time zone"),
+    ("admin_name", "Your name"),
+    ("admin_email", "Your email address"),
+    ("password", "The password"),
+];
+
+/// Merges a form's errors into a page's data.
+fn with_errors(mut data: Value, errors: &FieldErrors, labels: &[(&str, &str)]) -> Value {
+    if let (Value::Object(d), Value::Object(e)) = (&mut data, form_errors(errors, labels)) {
+        d.extend(e);
+    }
+    data
+}
+
+fn setup_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    values: &SetupInput,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    let (csrf, cookie) = session::anonymous_csrf(req, state.secure_cookies);
+    let title = if errors.is_empty() { "Set up Redress" } else { "Error: Set up Redress" };
+    let mut response = state.pages.render_response(
+        status,
+        "setup",
+        &with_errors(json!({ "title": title, "csrf": csrf, "values": values }), errors, SETUP_FIELDS),
+    );
+    if let Some(c) = cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+async fn setup_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    match db::run(&state.pool, auth::setup_needed).await {
+        Ok(true) => setup_page(
+            &state,
+            &req,
+            StatusCode::OK,
+            &SetupInput { timezone: "Europe/London".into(), ..Default::default() },
+            &FieldErrors::new(),
+        ),
+        Ok(false) => {
+            page_error(&state, AppError::NotFound("Redress is already set up. Sign in instead.".into()))
+        }
+        Err(e) => page_error(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    csrf: Option<String>,
+    #[serde(flatten)]
+    inner: T,
+}
+
+async fn setup_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<WithCsrf<SetupInput>>,
+) -> HttpResponse {
+    let WithCsrf { csrf, inner: input } = form.into_inner();
+    if let Err(e) = session::check_anonymous_csrf(&req, state.secure_cookies, csrf.as_deref()) {
+        return page_error(&state, e);
+    }
+    let i = input.clone();
+    match db::run(&state.pool, move |conn| auth::first_run(conn, &i, Utc::now())).await {
+        Ok(()) => see_other("/sign-in?setup=done"),
+        Err(AppError::Validation(errors)) => {
+            setup_page(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, &input, &errors)
+        }
+        Err(AppError::Conflict(_)) => {
+            page_error(&state, AppError::NotFound("Redress is already set up. Sign in instead.".into()))
+        }
+        Err(e) => page_error(&state, e),
+    }
+}
+
+#[derive(Deserialize, Default, serde::Serialize, Clone)]
+#[serde(default)]
+struct SignInForm {
+    email: String,
+    password: String,
+}
+
+fn sign_in_page(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    email: &str,
+    errors: &FieldErrors,
+    notice: Option<&str>,
+) -> HttpResponse {
+    let (csrf, cookie) = session::anonymous_csrf(req, state.secure_cookies);
+    let title = if errors.is_empty() { "Sign in" } else { "Error: Sign in" };
+    let mut response = state.pages.render_response(
+        status,
+        "sign_in",
+        &with_errors(
+            json!({ "title": title, "csrf": csrf, "email": email, "notice": notice }),
+            errors,
+            &[("email", "Email address"), ("password", "Password")],
+        ),
+    );
+    if let Some(c) = cookie {
+        let _ = response.add_cookie(&c);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    setup: Option<String>,
+}
+
+async fn sign_in_form(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SignInQuery>,
+) -> HttpResponse {
+    if let Ok(true) = db::run(&state.pool, auth::setup_needed).await {
+        return see_other("/setup");
+    }
+    let notice = query
+        .setup
+        .as_deref()
+        .map(|_| "Redress is set up. Sign in with the email address and password you chose.");
+    sign_in_page(&state, &req, StatusCode::OK, "", &FieldErrors::new(), notice)
+}
+
+async fn sign_in_submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<WithCsrf<SignInForm>>,
+) -> HttpResponse {
+    let WithCsrf { csrf, inner: form } = form.into_inner();
+    if let Err(e) = session::check_anonymous_csrf(&req, state.secure_cookies, csrf.as_deref()) {
+        return page_error(&state, e);
+    }
+    let mut errors = FieldErrors::new();
+    if form.email.trim().is_empty() {
+        errors.insert("email".into(), "Enter your email address".into());
+    }
+    if form.password.is_empty() {
+        errors.insert("password".into(), "Enter your password".into());
+    }
+    if !errors.is_empty() {
+        return sign_in_page(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, &form.email, &errors, None);
+    }
+    let (email, password) = (form.email.clone(), form.password.clone());
+    match db::run(&state.pool, move |conn| auth::sign_in(conn, &email, &password, Utc::now())).await {
+        Ok(secret) => {
+            tracing::info!(user = %form.email.trim().to_lowercase(), "signed in");
+            // A new session id at every sign-in; any older cookie is simply replaced.
+            HttpResponse::SeeOther()
+                .insert_header(("Location", "/staff"))
+                .cookie(session::session_cookie(state.secure_cookies, secret))
+                .finish()
+        }
+        Err(AppError::Unauthorized(message)) => {
+            tracing::warn!("failed sign-in");
+            errors.insert("email".into(), message);
+            sign_in_page(&state, &req, StatusCode::UNAUTHORIZED, &form.email, &errors, None)
+        }
+        Err(e) => page_error(&state, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn sign_out(
+    state: web::Data<AppState>,
+    SignedIn(session): SignedIn,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
+        return page_error(&state, e);
+    }
+    let id = session.id_hash.clone();
+    if let Err(e) = db::run(&state.pool, move |conn| auth::sign_out(conn, &id)).await {
+        return page_error(&state, e);
+    }
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/sign-in"))
+        .cookie(session::expired_session_cookie(state.secure_cookies))
+        .finish()
+}
+
+async fn choose_org(state: web::Data<AppState>, SignedIn(session): SignedIn) -> HttpResponse {
+    let user_id = session.user.id.clone();
+    match db::run(&state.pool, move |conn| Ok(auth::memberships_of(conn, &user_id)?)).await {
+        Ok(orgs) => {
+            let list: Vec<Value> = orgs
+                .iter()
+                .map(|(o, roles)| json!({ "slug": o.slug, "name": o.name, "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") }))
+                .collect();
+            staff_page(
+                &state,
+                &session,
+                StatusCode::OK,
+                "staff/orgs",
+                "Choose an organisation",
+                json!({ "orgs": list }),
+            )
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChooseOrgForm {
+    csrf: Option<String>,
+    org: Option<String>,
+}
+
+async fn choose_org_submit(
+    state: web::Data<AppState>,
+    SignedIn(session): SignedIn,
+    form: web::Form<ChooseOrgForm>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
+        return staff_error(&state, &session, e);
+    }
+    let slug = form.org.clone().unwrap_or_default();
+    let s = session.clone();
+    match db::run(&state.pool, move |conn| auth::select_org(conn, &s, &slug)).await {
+        Ok(()) => see_other("/staff"),
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The work queue.
+
+#[derive(Deserialize, Default)]
+struct QueueFilter {
+    state: Option<String>,
+    kind: Option<String>,
+}
+
+fn org_of(session: &Session) -> &Organisation {
+    session.org.as_ref().expect("the Staff extractor requires an organisation")
+}
+
+/// One row of a list of cases, with its deadline as a date and as a distance.
+fn case_row(case: &CaseRow, tz: chrono_tz::Tz, now: chrono::DateTime<Utc>) -> Value {
+    let state = CaseState::parse(&case.state);
+    let due = case.due_at.map(from_db_time);
+    json!({
+        "reference": case.reference,
+        "kind": case.kind,
+        "state": case.state,
+        "state_words": state.map(|s| s.describe()).unwrap_or(""),
+        "overdue": case.overdue || due.is_some_and(|d| now > d),
+        "due_date": due.map(|d| long_date(d, tz)),
+        "due_relative": due.map(|d| relative(d, now, tz)),
+        "due_kind": case.due_kind.as_deref().and_then(DueKind::parse).map(due_kind_words),
+        "platform": case.platform,
+        "author_name": case.author_name,
+        "opened": long_date(from_db_time(case.created_at), tz),
+    })
+}
+
+pub fn due_kind_words(kind: DueKind) -> &'static str {
+    match kind {
+        DueKind::AppealWindow => "appeal window closes",
+        DueKind::Response => "response due",
+        DueKind::EscalationWindow => "escalation window closes",
+        DueKind::CommitteeTarget => "committee decision due",
+    }
+}
+
+async fn queue(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    query: web::Query<QueueFilter>,
+) -> HttpResponse {
+    let org = org_of(&session).clone();
+    let filter = query.into_inner();
+    let state_filter = filter.state.filter(|s| !s.is_empty());
+    let kind_filter = filter.kind.filter(|s| !s.is_empty());
+    let (sf, kf) = (state_filter.clone(), kind_filter.clone());
+    let result = db::run(&state.pool, move |conn| {
+        let open: Vec<&str> = CaseState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
+        let all: Vec<CaseRow> = cases::table
+            .filter(cases::organisation_id.eq(&org.id))
+            .filter(cases::state.eq_any(&open))
+            .select(CaseRow::as_select())
+            .load(conn)?;
+        Ok(all)
+    })
+    .await;
+    let all = match result {
+        Ok(all) => all,
+        Err(e) => return staff_error(&state, &session, e),
+    };
+    let org = org_of(&session);
+    let tz = org.tz();
+    let now = Utc::now();
+    let is_overdue = |c: &CaseRow| c.overdue || c.due_at.is_some_and(|d| now > from_db_time(d));
+    let counts = json!({
+        "open": all.len(),
+        "overdue": all.iter().filter(|c| is_overdue(c)).count(),
+        "awaiting_response": all.iter().filter(|c| c.state == "appeal_lodged" || c.state == "complaint_received").count(),
+        "escalated": all.iter().filter(|c| c.state == "escalated").count(),
+    });
+    let mut shown: Vec<&CaseRow> = all
+        .iter()
+        .filter(|c| sf.as_deref().is_none_or(|s| c.state == s))
+        .filter(|c| kf.as_deref().is_none_or(|k| c.kind == k))
+        .collect();
+    // Overdue first, then whatever is due soonest.
+    shown.sort_by_key(|c| (!is_overdue(c), c.due_at));
+    let rows: Vec<Value> = shown.iter().map(|c| case_row(c, tz, now)).collect();
+    let states: Vec<Value> = CaseState::ALL
+        .iter()
+        .filter(|s| !s.is_final())
+        .map(|s| json!({ "value": s.as_str(), "label": s.describe(), "selected": state_filter.as_deref() == Some(s.as_str()) }))
+        .collect();
+    let kinds: Vec<Value> = CaseKind::ALL
+        .iter()
+        .map(|k| json!({ "value": k.as_str(), "label": k.as_str(), "selected": kind_filter.as_deref() == Some(k.as_str()) }))
+        .collect();
+    staff_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        "staff/queue",
+        "Work queue",
+        json!({ "counts": counts, "cases": rows, "states": states, "kinds": kinds, "filtered": sf.is_some() || kf.is_some() }),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording a removal.
+
+const REMOVAL_FIELDS: &[(&str, &str)] = &[
+    ("platform", "Platform"),
+    ("content_url", "The link"),
+    ("content_text", "What it said"),
+    ("author_name", "The author's name"),
+    ("author_email", "The author's email address"),
+    ("notice_method", "How the notice is given"),
+    ("rule_codes", "Rules"),
+    ("explanation", "Your explanation"),
+];
+
+/// The removal form as submitted: checkboxes arrive as `rule.<code>` fields.
+fn removal_input(form: &HashMap<String, String>) -> RemovalInput {
+    let get = |k: &str| form.get(k).cloned();
+    let mut codes: Vec<String> =
+        form.keys().filter_map(|k| k.strip_prefix("rule.")).map(str::to_string).collect();
+    codes.sort();
+    RemovalInput {
+        platform: get("platform"),
+        content_url: get("content_url"),
+        content_text: get("content_text"),
+        author_name: get("author_name"),
+        author_email: get("author_email"),
+        rule_codes: Some(codes),
+        explanation: get("explanation"),
+        notice_method: get("notice_method"),
+    }
+}
+
+fn removal_page(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    conn_rules: Vec<store::PolicyRule>,
+    form: &HashMap<String, String>,
+    errors: &FieldErrors,
+    preview: Option<crate::mail::RenderedEmail>,
+) -> HttpResponse {
+    let rules: Vec<Value> = conn_rules
+        .iter()
+        .map(|r| json!({ "code": r.code, "title": r.title, "summary": r.summary, "checked": form.contains_key(&format!("rule.{}", r.code)) }))
+        .collect();
+    let value = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let title = if errors.is_empty() { "Record a removal" } else { "Error: Record a removal" };
+    staff_page(
+        state,
+        session,
+        status,
+        "staff/removal",
+        title,
+        with_errors(
+            json!({
+                "rules": rules,
+                "values": {
+                    "platform": value("platform"), "content_url": value("content_url"), "content_text": value("content_text"),
+                    "author_name": value("author_name"), "author_email": value("author_email"),
+                    "notice_method": value("notice_method"), "explanation": value("explanation"),
+                },
+                "preview": preview.map(|p| json!({ "subject": p.subject, "text": p.text })),
+                "max_text": validate::TEXT_MAX,
+                "max_words": validate::WORDS_MAX,
+            }),
+            errors,
+            REMOVAL_FIELDS,
+        ),
+    )
+}
+
+async fn removal_form(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
+    if let Err(e) = session.require(&[Role::Moderator]) {
+        return staff_error(&state, &session, e);
+    }
+    let org_id = org_of(&session).id.clone();
+    match db::run(&state.pool, move |conn| Ok(store::rules_of(conn, &org_id)?)).await {
+        Ok(rules) => {
+            removal_page(&state, &session, StatusCode::OK, rules, &HashMap::new(), &FieldErrors::new(), None)
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+async fn removal_submit(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    if let Err(e) = session.require(&[Role::Moderator]) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let input = removal_input(&form);
+    let send = form.get("action").map(String::as_str) == Some("send");
+    let svc = state.services.clone();
+    let org_id = staff.org.id.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let rules = store::rules_of(conn, &org_id)?;
+        if send {
+            let opened = services::record_removal(conn, &svc, &staff, input, Utc::now());
+            Ok((rules, opened.map(|o| (Some(o.case.reference), o.private_link, None))))
+        } else {
+            let preview = services::preview_removal(conn, &svc, &staff, input, Utc::now());
+            Ok((rules, preview.map(|p| (None, None, Some(p)))))
+        }
+    })
+    .await;
+    match result {
+        Ok((_, Ok((Some(reference), link, _)))) => {
+            state.outbox_wake.notify_one();
+            match link {
+                // No address: the link is shown once, on the case page, to hand over.
+                Some(link) => staff_page(
+                    &state,
+                    &session,
+                    StatusCode::CREATED,
+                    "staff/link_once",
+                    "Removal recorded",
+                    json!({ "reference": reference, "link": link }),
+                ),
+                None => see_other(&format!("/staff/cases/{reference}")),
+            }
+        }
+        Ok((rules, Ok((None, _, preview)))) => {
+            removal_page(&state, &session, StatusCode::OK, rules, &form, &FieldErrors::new(), preview)
+        }
+        Ok((rules, Err(AppError::Validation(errors)))) => {
+            removal_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, rules, &form, &errors, None)
+        }
+        Ok((_, Err(e))) | Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The case page.
+
+/// Everything about one case that staff may see, ready for a template.
+fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Result<Value, AppError> {
+    let org = org_of(session);
+    let tz = org.tz();
+    let now = Utc::now();
+    let status = services::status_of(case)?;
+    let events = store::events_of(conn, &case.id)?;
+    let emails = store::emails_of(conn, &case.id)?;
+    let mut timeline = Vec::new();
+    for e in &events {
+        let who = match (&e.actor_user_id, e.actor_kind.as_str()) {
+            (Some(id), _) => {
+                let user = store::user_by_id(conn, id)?;
+                format!(
+                    "{} ({})",
+                    user.map(|u| u.name).unwrap_or_default(),
+                    e.actor_role.clone().unwrap_or_default()
+                )
+            }
+            (None, "system") => "Redress (deadline)".into(),
+            (None, kind) => kind.to_string(),
+        };
+        let mails: Vec<Value> = emails
+            .iter()
+            .filter(|m| m.event_id.as_deref() == Some(e.id.as_str()))
+            .map(|m| {
+                json!({
+                    "to": m.to_address, "recipient_kind": m.recipient_kind, "template": m.template, "subject": m.subject,
+                    "status": m.status, "attempts": m.attempts, "last_error": m.last_error, "body": m.body_text,
+                    "queued": long_date_time(from_db_time(m.created_at), tz),
+                    "sent": m.sent_at.map(|t| long_date_time(from_db_time(t), tz)),
+                })
+            })
+            .collect();
+        timeline.push(json!({
+            "what": services::event_words(&e.kind, e.outcome.as_deref()),
+            "when": long_date_time(from_db_time(e.created_at), tz),
+            "who": who,
+            "words": e.body,
+            "emails": mails,
+        }));
+    }
+    let last_words = |kind: &str| events.iter().rev().find(|e| e.kind == kind).and_then(|e| e.body.clone());
+    let staff = session.staff().expect("an organisation is chosen");
+    let may = |action: Action| {
+        let actor = staff.roles.iter().map(|r| Actor::Staff(*r)).find(|a| action.permitted(status.kind, *a));
+        actor.is_some_and(|a| domain::transition(&status, action, a, now, &org.schedule()).is_ok())
+    };
+    let (respond_outcomes, decide_outcomes): (Vec<Outcome>, Vec<Outcome>) = {
+        let fits: Vec<Outcome> = Outcome::ALL.iter().copied().filter(|o| o.fits(status.kind)).collect();
+        (
+            fits.iter().copied().filter(|o| may(Action::Respond(*o))).collect(),
+            fits.iter().copied().filter(|o| may(Action::Decide(*o))).collect(),
+        )
+    };
+    let outcome_options = |list: &[Outcome]| -> Vec<Value> {
+        list.iter().map(|o| json!({ "value": o.as_str(), "label": outcome_label(*o) })).collect()
+    };
+    // The separation rule: whoever recorded a removal should not judge its appeal when another
+    // moderator could.
+    let mut separation_warning = false;
+    if !respond_outcomes.is_empty() && case.recorded_by.as_deref() == Some(session.user.id.as_str()) {
+        let moderators = store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?;
+        separation_warning = moderators.iter().any(|m| *m != session.user.email);
+    }
+    let due = case.due_at.map(from_db_time);
+    Ok(json!({
+        "case": {
+            "reference": case.reference,
+            "kind": case.kind,
+            "is_removal": status.kind == CaseKind::Removal,
+            "state": case.state,
+            "state_words": status.state.describe(),
+            "final": status.state.is_final(),
+            "overdue": case.overdue || due.is_some_and(|d| now > d),
+            "due_date": due.map(|d| long_date(d, tz)),
+            "due_relative": due.map(|d| relative(d, now, tz)),
+            "due_kind": status.due.map(|d| due_kind_words(d.kind)),
+            "platform": case.platform,
+            "content_url": case.content_url,
+            "content_text": case.content_text,
+            "author_name": case.author_name,
+            "author_email": case.author_email,
+            "notice_method": case.notice_method,
+            "reporter_name": case.reporter_name,
+            "reporter_email": case.reporter_email,
+            "explanation": case.explanation,
+            "rules": case.rules(),
+            "outcome": case.outcome,
+            "opened": long_date_time(from_db_time(case.created_at), tz),
+            "appeal": last_words("appeal_lodged"),
+            "response": last_words("response_given"),
+            "written_case": last_words("escalated"),
+        },
+        "timeline": timeline,
+        "respond_outcomes": outcome_options(&respond_outcomes),
+        "decide_outcomes": outcome_options(&decide_outcomes),
+        "can_respond": !respond_outcomes.is_empty(),
+        "can_decide": !decide_outcomes.is_empty(),
+        "separation_warning": separation_warning,
+    }))
+}
+
+pub fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Reinstate => "Reinstate the post",
+        Outcome::Uphold => "Uphold the removal",
+        Outcome::Remove => "Remove the content",
+        Outcome::NoAction => "Take no action",
+    }
+}
+
+fn render_case(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    mut view: Value,
+    form: &str,
+    values: &HashMap<String, String>,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    let reference = view["case"]["reference"].as_str().unwrap_or_default().to_string();
+    view = with_errors(view, errors, &[("outcome", "The outcome"), ("reasons", "The reasons")]);
+    if let Value::Object(v) = &mut view {
+        v.insert("form".into(), json!(form));
+        v.insert(
+            "values".into(),
+            json!({
+                "outcome": values.get("outcome").cloned().unwrap_or_default(),
+                "reasons": values.get("reasons").cloned().unwrap_or_default(),
+            }),
+        );
+        v.insert("max_words".into(), json!(validate::WORDS_MAX));
+    }
+    let title =
+        if errors.is_empty() { format!("Case {reference}") } else { format!("Error: Case {reference}") };
+    staff_page(state, session, status, "staff/case", &title, view)
+}
+
+async fn case_page(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let reference = path.into_inner();
+    let s = session.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let case = services::find_case(conn, org_of(&s), &reference)?;
+        case_view(conn, &s, &case)
+    })
+    .await;
+    match result {
+        Ok(view) => {
+            render_case(&state, &session, StatusCode::OK, view, "", &HashMap::new(), &FieldErrors::new())
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+async fn staff_step(
+    state: web::Data<AppState>,
+    session: Session,
+    reference: String,
+    form: HashMap<String, String>,
+    decide: bool,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let (r, f) = (reference.clone(), form.clone());
+    let result = db::run(&state.pool, move |conn| {
+        let build = if decide { Action::Decide } else { Action::Respond };
+        services::staff_act(
+            conn,
+            &svc,
+            &staff,
+            &r,
+            build,
+            f.get("outcome").map(String::as_str),
+            f.get("reasons").map(String::as_str),
+            Utc::now(),
+        )
+    })
+    .await;
+    match result {
+        Ok(case) => {
+            tracing::info!(case = %case.reference, state = %case.state, user = %session.user.email, "case changed");
+            state.outbox_wake.notify_one();
+            see_other(&format!("/staff/cases/{}", case.reference))
+        }
+        Err(AppError::Validation(errors)) => {
+            let s = session.clone();
+            let view = db::run(&state.pool, move |conn| {
+                let case = services::find_case(conn, org_of(&s), &reference)?;
+                case_view(conn, &s, &case)
+            })
+            .await;
+            match view {
+                Ok(view) => render_case(
+                    &state,
+                    &session,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    view,
+                    if decide { "decision" } else { "response" },
+                    &form,
+                    &errors,
+                ),
+                Err(e) => staff_error(&state, &session, e),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(user = %session.user.email, error = %e, "case action refused");
+            staff_error(&state, &session, e)
+        }
+    }
+}
+
+async fn respond(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    staff_step(state, session, path.into_inner(), form.into_inner(), false).await
+}
+
+async fn decide(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    staff_step(state, session, path.into_inner(), form.into_inner(), true).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The committee's view.
+
+async fn committee(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
+    if let Err(e) = session.require(&[Role::Secretary, Role::Committee]) {
+        return staff_error(&state, &session, e);
+    }
+    let s = session.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let org = org_of(&s);
+        let escalated: Vec<CaseRow> = cases::table
+            .filter(cases::organisation_id.eq(&org.id))
+            .filter(cases::state.eq(CaseState::Escalated.as_str()))
+            .order(cases::due_at)
+            .select(CaseRow::as_select())
+            .load(conn)?;
+        escalated.iter().map(|c| case_view(conn, &s, c)).collect::<Result<Vec<_>, _>>()
+    })
+    .await;
+    match result {
+        Ok(views) => staff_page(
+            &state,
+            &session,
+            StatusCode::OK,
+            "staff/committee",
+            "Escalated to the committee",
+            json!({ "cases": views, "max_words": validate::WORDS_MAX }),
+        ),
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
