@@ -122,6 +122,11 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a staff member's password, read from standard input.
+    Password {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +140,12 @@ enum TokenCommand {
         #[arg(long, default_value = "cli")]
         label: String,
     },
+}
+
+fn read_password() -> Result<String, String> {
+    let mut buf = String::new();
+    std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(buf.trim_end_matches(['\r', '\n']).to_string())
 }
 
 fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
@@ -209,16 +220,16 @@ fn run(cli: Cli) -> Result<(), String> {
             println!("added rule {} ({})", rule.code, rule.title);
             Ok(())
         }
+        Command::User { command: UserCommand::Password { email } } => {
+            let password = read_password()?;
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            services::set_password(&mut conn, &email, &password).map_err(|e| e.to_string())?;
+            println!("password set for {email}");
+            Ok(())
+        }
         Command::User { command: UserCommand::Add { org, email, name, role, password_stdin } } => {
-            let password = if password_stdin {
-                let mut buf = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut buf)
-                    .map_err(|e| format!("cannot read the password: {e}"))?;
-                Some(buf.trim_end_matches(['\r', '\n']).to_string())
-            } else {
-                None
-            };
+            let password = if password_stdin { Some(read_password()?) } else { None };
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             let user = services::add_user(&mut conn, &org, &email, &name, &role, password.as_deref(), now)

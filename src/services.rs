@@ -244,10 +244,7 @@ pub fn add_user(
         c.fail("role", "must be one of admin, moderator, secretary, committee");
     }
     if let Some(p) = password {
-        let len = p.chars().count();
-        if !(8..=128).contains(&len) {
-            c.fail("password", "must be 8 to 128 characters");
-        }
+        crate::auth::check_new_password(&mut c, "password", p);
     }
     c.finish()?;
     let role = role.expect("checked above");
@@ -284,6 +281,21 @@ pub fn add_user(
             .execute(conn)?;
         Ok(user)
     })
+}
+
+/// Sets or replaces a staff member's password.
+pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> AppResult<()> {
+    let mut c = Checker::new();
+    crate::auth::check_new_password(&mut c, "password", password);
+    c.finish()?;
+    let hash = hash_password(password)?;
+    let n = diesel::update(users::table.filter(users::email.eq(email.trim().to_lowercase())))
+        .set(users::password_hash.eq(Some(hash)))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound(format!("no user with email {email:?}")));
+    }
+    Ok(())
 }
 
 /// Issues an API token for a member of the organisation. The token is returned once; only its
