@@ -149,7 +149,7 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         }
         d
     };
-    let org = Organisation {
+    Organisation {
         id: new_id(),
         slug,
         name,
@@ -161,8 +161,7 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         escalation_window_days: days("escalation_window_days", input.escalation_window_days, 28),
         committee_target_days: days("committee_target_days", input.committee_target_days, 28),
         created_at: to_db_time(now),
-    };
-    org
+    }
 }
 
 pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> AppResult<Organisation> {

@@ -1,0 +1,142 @@
+//! The public pages in a real browser (headless Chromium through chromedriver), each state
+//! checked with axe-core against WCAG 2.1 AA: the complaint form, its error state and its
+//! confirmation; the private case page from the removal notice, its appeal error state and the
+//! lodged appeal. Skipped, with a `SKIPPED browser test: …` line, where Chromium, chromedriver
+//! or axe-core is not installed, unless CI=true.
+
+mod common;
+
+use common::browser::{accessibility_report, base64_decode, Browser};
+use common::*;
+use serde_json::json;
+
+/// The error summary of a page in its error state: it exists, and each of its links leads to a
+/// field of the page.
+fn assert_error_summary(browser: &Browser, label: &str) {
+    let summary = browser.find(".error-summary");
+    assert!(summary.text().contains("There is a problem"), "{label}: {:?}", summary.text());
+    let links = browser.find_all(".error-summary a");
+    assert!(!links.is_empty(), "{label}: the error summary lists no errors");
+    for link in links {
+        let href = link.attr("href").unwrap_or_default();
+        let id =
+            href.strip_prefix('#').unwrap_or_else(|| panic!("{label}: {href:?} is not a link to a field"));
+        assert!(
+            browser.try_find(&format!("[id='{id}']")).is_some(),
+            "{label}: the error summary links to #{id}, which is not on the page"
+        );
+    }
+}
+
+#[test]
+fn complaint_form_in_a_browser() {
+    let Some(browser) = Browser::start() else { return };
+    let app = TestApp::start();
+    app.setup();
+
+    browser.goto(&app.url("/o/penrith/report"));
+    assert!(browser.title().starts_with("Report content"), "{}", browser.title());
+    assert_eq!(browser.text("h1"), "Report content");
+    let shot = app.dir.path().join("report.png");
+    browser.screenshot_png(&shot);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "not a PNG picture");
+    browser.assert_accessible("the complaint form");
+
+    // Sent empty: the same form, with "Error: " in the title and an error summary.
+    browser.submit("form[action$='/report'] button[type=submit]");
+    assert!(browser.title().starts_with("Error: "), "title {:?}", browser.title());
+    assert_eq!(browser.text("h1"), "Report content");
+    assert_error_summary(&browser, "the complaint form's error state");
+    assert!(browser.url().ends_with("/o/penrith/report"), "{}", browser.url());
+    browser.assert_accessible("the complaint form's error state");
+
+    // Filled in properly, as a person would, then sent.
+    browser.fill("#platform", "Facebook");
+    browser.fill("#content_url", "https://facebook.com/penrithclp/posts/99");
+    browser.fill("#content_text", "Some nasty words");
+    browser.select("#rule_code", "3a");
+    browser.fill("#reason", "It insults a volunteer by name.");
+    browser.fill("#reporter_name", "Robin Reporter");
+    browser.fill("#reporter_email", "robin@reporter.example");
+    browser.submit("form[action$='/report'] button[type=submit]");
+    assert!(browser.title().starts_with("Complaint received"), "title {:?}", browser.title());
+    assert_eq!(browser.text("h1"), "Complaint received");
+    assert!(browser.try_find(".error-summary").is_none(), "no errors once it is filled in");
+    let reference = browser.text("main strong");
+    assert!(reference.starts_with("PEN-"), "{reference}");
+    browser.assert_accessible("the complaint received page");
+
+    // What the browser sent is what the moderators were told.
+    let to_mod = app.mail_to(MODERATOR, "Complaint received");
+    assert!(to_mod.subject.contains(&reference), "{}", to_mod.subject);
+    assert!(to_mod.body.contains("Robin Reporter") && to_mod.body.contains("It insults a volunteer"));
+}
+
+#[test]
+fn private_case_page_and_appeal_in_a_browser() {
+    let Some(browser) = Browser::start() else { return };
+    let app = TestApp::start();
+    let cast = app.setup();
+    let (status, case) = app.record_removal(&cast.moderator, json!({"rule_codes": ["3a", "3e"]}));
+    assert_eq!(status, 201, "{case}");
+    let reference = case["reference"].as_str().unwrap().to_string();
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().expect("a private link");
+
+    browser.goto(&link);
+    assert_eq!(browser.text("h1"), format!("Case {reference}"));
+    assert!(browser.text("main").contains("3e Legal risk"));
+    assert!(browser.try_find("textarea#appeal").is_some(), "the appeal form is offered");
+    browser.assert_accessible("the private case page");
+
+    // An empty appeal: the page again, in its error state.
+    browser.submit("form[action$='/appeal'] button[type=submit]");
+    assert_error_summary(&browser, "the appeal's error state");
+    assert!(browser.text("main").contains("Error:"), "the field's own error message is shown");
+    browser.assert_accessible("the private case page with an appeal error");
+
+    // A proper appeal: lodged, and the page says so.
+    browser.fill("#appeal", "It was a joke between friends.");
+    browser.submit("form[action$='/appeal'] button[type=submit]");
+    assert!(browser.try_find(".error-summary").is_none(), "the appeal was refused: {}", browser.text("main"));
+    assert_eq!(path_of(&browser.url()), path_of(&link), "back on the case page");
+    assert!(browser.text("main").contains("Appeal lodged"), "{}", browser.text("main"));
+    assert!(browser.try_find("textarea#appeal").is_none(), "no second appeal is offered");
+    browser.assert_accessible("the private case page after the appeal");
+    app.mail_to("pat@poster.example", "we have your appeal");
+}
+
+#[test]
+fn base64_decoder_of_the_harness() {
+    assert_eq!(base64_decode("").unwrap(), b"");
+    assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+    assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+    assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
+    assert_eq!(base64_decode("Zm9vYmFy\nYmF6").unwrap(), b"foobarbaz");
+    assert_eq!(base64_decode("iVBORw0KGgo=").unwrap(), b"\x89PNG\r\n\x1a\n");
+    assert_eq!(base64_decode("+/8=").unwrap(), [0xfb, 0xff]);
+    assert!(base64_decode("Zm9v!A==").is_err());
+    assert!(base64_decode("Zm9vY").is_err());
+}
+
+/// The harness itself: axe really runs, and finds faults planted in a page, naming each rule and
+/// element.
+#[test]
+fn axe_reports_planted_violations() {
+    let Some(browser) = Browser::start() else { return };
+    browser.goto(
+        "data:text/html,<!DOCTYPE html><html lang='en'><head><title>Faults</title></head><body><main>\
+         <h1>Faults</h1><img src='a.png'><input type='text' id='nameless'></main></body></html>",
+    );
+    assert_eq!(browser.title(), "Faults");
+    let violations = browser.axe();
+    let ids: Vec<&str> = violations.iter().map(|v| v.id.as_str()).collect();
+    assert!(ids.contains(&"image-alt") && ids.contains(&"label"), "{ids:?}");
+    let label = violations.iter().find(|v| v.id == "label").unwrap();
+    assert_eq!(label.nodes[0].target, ["#nameless"]);
+
+    // What assert_accessible panics with.
+    let message = accessibility_report("the planted faults", &browser.url(), &violations);
+    assert!(message.starts_with("the planted faults: 2 WCAG 2.1 AA violation(s)"), "{message}");
+    assert!(message.contains("[critical] image-alt") && message.contains("at #nameless"), "{message}");
+}

@@ -1,0 +1,133 @@
+//! A browser-like HTTP client for the staff pages: it keeps cookies, follows nothing by itself,
+//! and finds the CSRF token in a page as a browser's form would send it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One response: status, where it redirects, and the body.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The CSRF token of the first form on the page.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    pub fn title(&self) -> String {
+        let start = self.body.find("<title>").map(|i| i + 7).unwrap_or(0);
+        let end = self.body.find("</title>").unwrap_or(start);
+        self.body[start..end].to_string()
+    }
+
+    pub fn has(&self, text: &str) -> bool {
+        self.body.contains(text)
+    }
+}
+
+pub struct WebClient {
+    base: String,
+    agent: ureq::Agent,
+    cookies: RefCell<BTreeMap<String, String>>,
+}
+
+impl WebClient {
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        WebClient { base: base.to_string(), agent, cookies: RefCell::new(BTreeMap::new()) }
+    }
+
+    fn cookie_header(&self) -> Option<String> {
+        let c = self.cookies.borrow();
+        (!c.is_empty()).then(|| c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "))
+    }
+
+    fn keep_cookies(&self, response: &ureq::http::Response<ureq::Body>) {
+        for value in response.headers().get_all("set-cookie") {
+            let Ok(text) = value.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or_default();
+            let Some((name, value)) = pair.split_once('=') else { continue };
+            let expired = text.to_ascii_lowercase().contains("max-age=0");
+            let mut jar = self.cookies.borrow_mut();
+            if expired || value.is_empty() {
+                jar.remove(name.trim());
+            } else {
+                jar.insert(name.trim().to_string(), value.trim().to_string());
+            }
+        }
+    }
+
+    fn finish(&self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Page {
+        let mut response = response.unwrap();
+        self.keep_cookies(&response);
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let body = response.body_mut().with_config().limit(10 << 20).read_to_string().unwrap_or_default();
+        Page { status, location, body }
+    }
+
+    pub fn get(&self, path: &str) -> Page {
+        let mut req = self.agent.get(format!("{}{}", self.base, path));
+        if let Some(c) = self.cookie_header() {
+            req = req.header("Cookie", c);
+        }
+        self.finish(req.call())
+    }
+
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let mut req = self.agent.post(format!("{}{}", self.base, path));
+        if let Some(c) = self.cookie_header() {
+            req = req.header("Cookie", c);
+        }
+        self.finish(req.send_form(fields.iter().copied()))
+    }
+
+    /// Posts a form with the CSRF token of the page at `form_page`.
+    pub fn submit(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.get(form_page).csrf();
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all)
+    }
+
+    pub fn sign_in(&self, email: &str, password: &str) -> Page {
+        let page = self.submit("/sign-in", "/sign-in", &[("email", email), ("password", password)]);
+        assert_eq!(page.status, 303, "sign-in of {email} failed: {}", page.body);
+        page
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base.clone()
+    }
+
+    /// Sets cookies from a `Cookie:` header value, as a replayed or forged request would.
+    pub fn set_cookie_header(&self, header: &str) {
+        for pair in header.split(';') {
+            if let Some((k, v)) = pair.split_once('=') {
+                self.cookies.borrow_mut().insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.borrow().contains_key(name)
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.borrow().get(name).cloned()
+    }
+}
