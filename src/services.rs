@@ -1,7 +1,7 @@
 //! Use cases. Each one that changes a case owns one database transaction: a guarded update of
 //! the case, one event, and the outbox rows of the emails it causes — all or nothing.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use rand::RngCore;
@@ -12,7 +12,8 @@ use crate::db::schema::{
     api_tokens, case_events, case_tokens, cases, memberships, organisations, outbox, policy_rules, users,
 };
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
-use crate::domain::deadline::{long_date, long_date_time};
+use crate::domain::calendar::{Calendar, Nation};
+use crate::domain::deadline::{long_date, long_date_time, Clock};
 use crate::domain::{
     self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, EmailTemplate,
     Outcome, Recipient, Role, Schedule, Transition, WorkflowError,
@@ -107,17 +108,30 @@ impl Organisation {
         parse_timezone(&self.timezone).unwrap_or(chrono_tz::Europe::London)
     }
 
-    pub fn schedule(&self) -> Schedule {
-        let days = |n: i32| u32::try_from(n).unwrap_or(1);
+    pub fn nation(&self) -> Nation {
+        Nation::parse(&self.nation).unwrap_or(Nation::EnglandAndWales)
+    }
+
+    /// The organisation's clocks over a calendar that also skips `extra_closed` days.
+    pub fn schedule_with(&self, extra_closed: Vec<NaiveDate>) -> Schedule {
+        let clock = |days: i32, count: &str| Clock {
+            days: u32::try_from(days).unwrap_or(1),
+            count: DayCount::parse(count).unwrap_or(DayCount::Calendar),
+        };
         Schedule {
             tz: self.tz(),
-            appeal_window_days: days(self.appeal_window_days),
-            response_days: days(self.response_days),
-            escalation_window_days: days(self.escalation_window_days),
-            committee_target_days: days(self.committee_target_days),
-            count: DayCount::Calendar,
+            calendar: Calendar { nation: self.nation(), extra_closed: extra_closed.into_iter().collect() },
+            appeal_window: clock(self.appeal_window_days, &self.appeal_window_count),
+            response: clock(self.response_days, &self.response_count),
+            escalation_window: clock(self.escalation_window_days, &self.escalation_window_count),
+            committee_target: clock(self.committee_target_days, &self.committee_target_count),
         }
     }
+}
+
+/// The organisation's deadline schedule, with its one-off holidays and closure days.
+pub fn schedule_of(conn: &mut DbConnection, org: &Organisation) -> AppResult<Schedule> {
+    Ok(org.schedule_with(store::extra_closed_days(conn, org)?))
 }
 
 fn default_prefix(slug: &str) -> String {
@@ -161,6 +175,14 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         escalation_window_days: days("escalation_window_days", input.escalation_window_days, 28),
         committee_target_days: days("committee_target_days", input.committee_target_days, 28),
         created_at: to_db_time(now),
+        nation: Nation::EnglandAndWales.as_str().into(),
+        appeal_window_count: DayCount::Calendar.as_str().into(),
+        response_count: DayCount::Working.as_str().into(),
+        escalation_window_count: DayCount::Calendar.as_str().into(),
+        committee_target_count: DayCount::Calendar.as_str().into(),
+        response_reminder_days: 1,
+        committee_reminder_days: 2,
+        info_answer_days: 5,
     }
 }
 
@@ -450,6 +472,8 @@ fn new_case_row(org: &Organisation, kind: CaseKind, now: DateTime<Utc>) -> CaseR
         created_at: to_db_time(now),
         updated_at: to_db_time(now),
         closed_at: None,
+        paused_days_left: None,
+        info_due_at: None,
     }
 }
 
@@ -488,7 +512,7 @@ pub fn record_removal(
     now: DateTime<Utc>,
 ) -> AppResult<Opened> {
     let actor = staff.actor_for(CaseKind::Removal, None);
-    let schedule = staff.org.schedule();
+    let schedule = schedule_of(conn, &staff.org)?;
     let opening = domain::open(CaseKind::Removal, actor, now, &schedule)?;
 
     let mut c = Checker::new();
@@ -545,7 +569,7 @@ pub fn submit_complaint(
     now: DateTime<Utc>,
 ) -> AppResult<Opened> {
     let org = find_org(conn, org_slug)?;
-    let opening = domain::open(CaseKind::Complaint, Actor::Reporter, now, &org.schedule())?;
+    let opening = domain::open(CaseKind::Complaint, Actor::Reporter, now, &schedule_of(conn, &org)?)?;
     let mut c = Checker::new();
     let platform =
         c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();
@@ -645,7 +669,7 @@ pub fn act(
         let status = status_of(&case)?;
         // The workflow speaks first: a final case or a wrong role is refused before the words
         // are looked at.
-        let step = domain::transition(&status, action, by.actor, now, &org.schedule())?;
+        let step = domain::transition(&status, action, by.actor, now, &schedule_of(conn, &org)?)?;
         let words = check_words(action, words)?;
         let ctx = StepContext { svc, org: &org, by, words: words.as_deref(), now };
         apply(conn, &ctx, &case, &status, &step)
@@ -1213,7 +1237,7 @@ pub fn preview_removal(
     now: DateTime<Utc>,
 ) -> AppResult<crate::mail::RenderedEmail> {
     let actor = staff.actor_for(CaseKind::Removal, None);
-    let opening = domain::open(CaseKind::Removal, actor, now, &staff.org.schedule())?;
+    let opening = domain::open(CaseKind::Removal, actor, now, &schedule_of(conn, &staff.org)?)?;
     let mut c = Checker::new();
     let platform =
         c.line("platform", input.platform.as_deref(), validate::SHORT_MAX, true).unwrap_or_default();

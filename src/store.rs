@@ -21,6 +21,14 @@ pub struct Organisation {
     pub escalation_window_days: i32,
     pub committee_target_days: i32,
     pub created_at: NaiveDateTime,
+    pub nation: String,
+    pub appeal_window_count: String,
+    pub response_count: String,
+    pub escalation_window_count: String,
+    pub committee_target_count: String,
+    pub response_reminder_days: i32,
+    pub committee_reminder_days: i32,
+    pub info_answer_days: i32,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -105,6 +113,8 @@ pub struct CaseRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
+    pub paused_days_left: Option<i32>,
+    pub info_due_at: Option<NaiveDateTime>,
 }
 
 impl CaseRow {
@@ -262,4 +272,14 @@ pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -
         .select(diesel::dsl::max(cases::ref_number))
         .first(conn)?;
     Ok(max.unwrap_or(0) + 1)
+}
+
+/// The days an organisation's clocks skip besides weekends and shipped bank holidays: one-off
+/// holidays of its nation and its own closure days.
+pub fn extra_closed_days(conn: &mut DbConnection, org: &Organisation) -> QueryResult<Vec<chrono::NaiveDate>> {
+    closed_days::table
+        .filter(closed_days::nation.eq(&org.nation).or(closed_days::organisation_id.eq(&org.id)))
+        .select(closed_days::day)
+        .order(closed_days::day)
+        .load(conn)
 }

@@ -191,7 +191,20 @@ fn the_whole_ladder_in_a_browser() {
     browser.assert_accessible("the poster's page after the decision");
     app.mail_to("pat@poster.example", "has decided");
 
-    // The error pages are accessible too.
+    // The remaining pages and error states.
     browser.goto(&app.url(&format!("/c/{}", "0".repeat(64))));
     browser.assert_accessible("the not-found page");
+    browser.goto(&app.url("/"));
+    browser.assert_accessible("the home page");
+    browser.goto(&app.url("/sign-in"));
+    browser.fill("#email", SECRETARY);
+    browser.fill("#password", "not the password");
+    browser.submit("form[action='/sign-in'] button[type=submit]");
+    error_state(&browser, "sign-in refused");
+    sign_in(&browser, &app, SECRETARY);
+    browser.goto(&app.url("/staff/removals/new"));
+    assert!(browser.title().starts_with("Not allowed"), "{}", browser.title());
+    browser.assert_accessible("the not-allowed page");
+    browser.goto(&app.url("/orgs"));
+    browser.assert_accessible("choosing an organisation");
 }

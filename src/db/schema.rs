@@ -14,6 +14,14 @@ diesel::table! {
         escalation_window_days -> Integer,
         committee_target_days -> Integer,
         created_at -> Timestamp,
+        nation -> Text,
+        appeal_window_count -> Text,
+        response_count -> Text,
+        escalation_window_count -> Text,
+        committee_target_count -> Text,
+        response_reminder_days -> Integer,
+        committee_reminder_days -> Integer,
+        info_answer_days -> Integer,
     }
 }
 
@@ -89,6 +97,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
+        paused_days_left -> Nullable<Integer>,
+        info_due_at -> Nullable<Timestamp>,
     }
 }
 
@@ -141,6 +151,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    closed_days (id) {
+        id -> Text,
+        nation -> Nullable<Text>,
+        organisation_id -> Nullable<Text>,
+        day -> Date,
+        title -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_alerts (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        due_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> organisations (organisation_id));
 diesel::joinable!(api_tokens -> users (user_id));
@@ -160,6 +191,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_events,
     outbox,
     sessions,
+    closed_days,
+    case_alerts,
 );
 
 diesel::table! {

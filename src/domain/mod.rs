@@ -2,8 +2,6 @@
 //! case, asks `transition` what an action does to it, and applies the answer in one database
 //! transaction.
 
-pub mod deadline;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -14,7 +12,7 @@ pub use deadline::{DayCount, Schedule};
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
@@ -36,6 +34,9 @@ macro_rules! text_enum {
         }
     };
 }
+
+pub mod calendar;
+pub mod deadline;
 
 text_enum!(
     /// The two kinds of case, which share one spine.

@@ -163,14 +163,7 @@ fn due_kind_of(state: CaseState) -> Option<DueKind> {
 }
 
 fn schedule() -> Schedule {
-    Schedule {
-        tz: chrono_tz::Europe::London,
-        appeal_window_days: 28,
-        response_days: 5,
-        escalation_window_days: 14,
-        committee_target_days: 21,
-        count: DayCount::Calendar,
-    }
+    Schedule::calendar_days(chrono_tz::Europe::London, 28, 5, 14, 21)
 }
 
 fn all_actions() -> Vec<Action> {

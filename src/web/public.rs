@@ -102,8 +102,8 @@ fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
     }
 }
 
-fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, org: &Organisation) -> bool {
-    domain::transition(status, action, party, Utc::now(), &org.schedule()).is_ok()
+fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, schedule: &domain::Schedule) -> bool {
+    domain::transition(status, action, party, Utc::now(), schedule).is_ok()
 }
 
 /// Builds the private page. Only what the party may see: no staff names, no other party's
@@ -121,6 +121,7 @@ fn build_page(
     let (case, party) = services::case_for_link(conn, token)?;
     let org = store::org_by_id(conn, &case.organisation_id)?;
     let status = services::status_of(&case)?;
+    let schedule = services::schedule_of(conn, &org)?;
     let tz = org.tz();
     let timeline = store::events_of(conn, &case.id)?
         .into_iter()
@@ -156,9 +157,9 @@ fn build_page(
         rules: case.rules(),
         timeline,
         token: token.to_string(),
-        can_appeal: allowed(&status, Action::LodgeAppeal, party, &org),
-        can_escalate: allowed(&status, Action::Escalate, party, &org),
-        can_withdraw: allowed(&status, Action::Withdraw, party, &org),
+        can_appeal: allowed(&status, Action::LodgeAppeal, party, &schedule),
+        can_escalate: allowed(&status, Action::Escalate, party, &schedule),
+        can_withdraw: allowed(&status, Action::Withdraw, party, &schedule),
         errors: form["errors"].take(),
         error_list: form["error_list"].take(),
         values,

@@ -627,9 +627,10 @@ fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Resu
     }
     let last_words = |kind: &str| events.iter().rev().find(|e| e.kind == kind).and_then(|e| e.body.clone());
     let staff = session.staff().expect("an organisation is chosen");
+    let schedule = services::schedule_of(conn, org)?;
     let may = |action: Action| {
         let actor = staff.roles.iter().map(|r| Actor::Staff(*r)).find(|a| action.permitted(status.kind, *a));
-        actor.is_some_and(|a| domain::transition(&status, action, a, now, &org.schedule()).is_ok())
+        actor.is_some_and(|a| domain::transition(&status, action, a, now, &schedule).is_ok())
     };
     let (respond_outcomes, decide_outcomes): (Vec<Outcome>, Vec<Outcome>) = {
         let fits: Vec<Outcome> = Outcome::ALL.iter().copied().filter(|o| o.fits(status.kind)).collect();
