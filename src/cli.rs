@@ -4,7 +4,10 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::process::ExitCode;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::calendar::Nation;
+use crate::domain::{DayCount, DueKind};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
@@ -55,13 +58,121 @@ enum Command {
         /// Leave the queued email for the server's worker.
         #[arg(long)]
         no_deliver: bool,
+        /// List what would happen, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
+    /// Print the deadline a clock starting at an instant would get: RFC 3339 in UTC, then the
+    /// date in the organisation's time zone.
+    Deadline {
+        #[arg(long)]
+        org: String,
+        /// appeal, response, escalation or committee.
+        #[arg(long, value_parser = parse_kind)]
+        kind: DueKind,
+        #[arg(long, value_parser = parse_instant)]
+        from: DateTime<Utc>,
+    },
+    /// One-off bank holidays of a nation (a state funeral, a coronation).
+    Holiday {
+        #[command(subcommand)]
+        command: HolidayCommand,
+    },
+    /// An organisation's own closure days.
+    Closure {
+        #[command(subcommand)]
+        command: ClosureCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum HolidayCommand {
+    /// Add a one-off bank holiday for a nation.
+    Add {
+        #[arg(long, value_parser = parse_nation)]
+        nation: Nation,
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long)]
+        title: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClosureCommand {
+    /// Add a day the organisation is closed.
+    Add {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long)]
+        title: String,
+    },
+}
+
+fn parse_kind(s: &str) -> Result<DueKind, String> {
+    match s {
+        "appeal" | "appeal_window" => Ok(DueKind::AppealWindow),
+        "response" => Ok(DueKind::Response),
+        "escalation" | "escalation_window" => Ok(DueKind::EscalationWindow),
+        "committee" | "committee_target" => Ok(DueKind::CommitteeTarget),
+        other => Err(format!("{other:?} is not appeal, response, escalation or committee")),
+    }
+}
+
+fn parse_nation(s: &str) -> Result<Nation, String> {
+    Nation::parse(s).ok_or_else(|| format!("{s:?} is not england-and-wales, scotland or northern-ireland"))
+}
+
+fn parse_count(s: &str) -> Result<DayCount, String> {
+    DayCount::parse(s).ok_or_else(|| format!("{s:?} is not working or calendar"))
 }
 
 #[derive(Subcommand)]
 enum OrgCommand {
     /// Add an organisation.
     Add(OrgAdd),
+    /// Change an organisation's settings; what is not given stays as it is.
+    Set(OrgSet),
+}
+
+#[derive(Args)]
+struct OrgSet {
+    slug: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    secretary_email: Option<String>,
+    #[arg(long)]
+    timezone: Option<String>,
+    #[arg(long, value_parser = parse_nation)]
+    nation: Option<Nation>,
+    #[arg(long)]
+    appeal_days: Option<u32>,
+    #[arg(long, value_parser = parse_count)]
+    appeal_count: Option<DayCount>,
+    #[arg(long)]
+    response_days: Option<u32>,
+    #[arg(long, value_parser = parse_count)]
+    response_count: Option<DayCount>,
+    #[arg(long)]
+    escalation_days: Option<u32>,
+    #[arg(long, value_parser = parse_count)]
+    escalation_count: Option<DayCount>,
+    #[arg(long)]
+    committee_days: Option<u32>,
+    #[arg(long, value_parser = parse_count)]
+    committee_count: Option<DayCount>,
+    /// Working days before a response deadline to remind the moderators (0: never).
+    #[arg(long)]
+    response_reminder_days: Option<u32>,
+    /// Working days before the committee's target to remind the secretary (0: never).
+    #[arg(long)]
+    committee_reminder_days: Option<u32>,
+    /// Days a poster or reporter has to answer a request for more information.
+    #[arg(long)]
+    info_answer_days: Option<u32>,
 }
 
 #[derive(Args)]
@@ -212,6 +323,62 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Org { command: OrgCommand::Set(a) } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let org = services::find_org(&mut conn, &a.slug).map_err(|e| e.to_string())?;
+            let mut s = services::OrgSettings::of(&org);
+            let set = |field: &mut String, v: Option<String>| {
+                if let Some(v) = v {
+                    *field = v;
+                }
+            };
+            set(&mut s.name, a.name);
+            set(&mut s.secretary_email, a.secretary_email);
+            set(&mut s.timezone, a.timezone);
+            set(&mut s.nation, a.nation.map(|n| n.as_str().into()));
+            set(&mut s.appeal_window_days, a.appeal_days.map(|d| d.to_string()));
+            set(&mut s.appeal_window_count, a.appeal_count.map(|c| c.as_str().into()));
+            set(&mut s.response_days, a.response_days.map(|d| d.to_string()));
+            set(&mut s.response_count, a.response_count.map(|c| c.as_str().into()));
+            set(&mut s.escalation_window_days, a.escalation_days.map(|d| d.to_string()));
+            set(&mut s.escalation_window_count, a.escalation_count.map(|c| c.as_str().into()));
+            set(&mut s.committee_target_days, a.committee_days.map(|d| d.to_string()));
+            set(&mut s.committee_target_count, a.committee_count.map(|c| c.as_str().into()));
+            set(&mut s.response_reminder_days, a.response_reminder_days.map(|d| d.to_string()));
+            set(&mut s.committee_reminder_days, a.committee_reminder_days.map(|d| d.to_string()));
+            set(&mut s.info_answer_days, a.info_answer_days.map(|d| d.to_string()));
+            services::update_org(&mut conn, &org, &s).map_err(|e| e.to_string())?;
+            println!("updated {}", org.slug);
+            Ok(())
+        }
+        Command::Deadline { org, kind, from } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let org = services::find_org(&mut conn, &org).map_err(|e| e.to_string())?;
+            let schedule = services::schedule_of(&mut conn, &org).map_err(|e| e.to_string())?;
+            let due = schedule.deadline(kind, from);
+            println!("{}", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            println!("{}", crate::domain::deadline::long_date(due, schedule.tz));
+            Ok(())
+        }
+        Command::Holiday { command: HolidayCommand::Add { nation, date, title } } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            services::add_closed_day(&mut conn, Some(nation), None, date, &title, now)
+                .map_err(|e| e.to_string())?;
+            println!("{date} is now a bank holiday in {nation}");
+            Ok(())
+        }
+        Command::Closure { command: ClosureCommand::Add { org, date, title } } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let org = services::find_org(&mut conn, &org).map_err(|e| e.to_string())?;
+            services::add_closed_day(&mut conn, None, Some(&org), date, &title, now)
+                .map_err(|e| e.to_string())?;
+            println!("{date} is now a closure day of {}", org.slug);
+            Ok(())
+        }
         Command::Rule { command: RuleCommand::Add { org, code, title, summary } } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
@@ -246,28 +413,43 @@ fn run(cli: Cli) -> Result<(), String> {
             eprintln!("This token is shown once. Send it as: Authorization: Bearer <token>");
             Ok(())
         }
-        Command::Sweep { now: at, no_deliver } => {
+        Command::Sweep { now: at, no_deliver, dry_run } => {
             let at = at.unwrap_or(now);
             let pool = open()?;
             let svc = server::services(&config).map_err(|e| e.to_string())?;
             let report = {
                 let mut conn = pool.get().map_err(|e| e.to_string())?;
-                services::sweep(&mut conn, &svc, at).map_err(|e| e.to_string())?
+                if dry_run {
+                    services::sweep_dry_run(&mut conn, &svc, at)
+                } else {
+                    services::sweep(&mut conn, &svc, at)
+                }
+                .map_err(|e| e.to_string())?
             };
             println!(
-                "swept at {}: {} closed, {} marked overdue, {} already handled",
+                "{} at {}: {} closed, {} marked overdue, {} clocks restarted, {} reminders, {} already handled",
+                if dry_run { "dry run, nothing changed" } else { "swept" },
                 at.to_rfc3339(),
                 report.closed.len(),
                 report.marked_overdue.len(),
+                report.resumed.len(),
+                report.reminded.len(),
                 report.skipped
             );
+            let would = if dry_run { "would be " } else { "" };
             for r in &report.closed {
-                println!("closed {r}");
+                println!("{would}closed {r}");
             }
             for r in &report.marked_overdue {
-                println!("overdue {r}");
+                println!("{would}overdue {r}");
             }
-            if !no_deliver {
+            for r in &report.resumed {
+                println!("{would}restarted {r}");
+            }
+            for r in &report.reminded {
+                println!("{would}reminded {r}");
+            }
+            if !no_deliver && !dry_run {
                 // The SMTP pool lives on the runtime, so it is built (and dropped) inside it.
                 let delivered = actix_web::rt::System::new().block_on(async {
                     let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;

@@ -9,14 +9,15 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{
-    api_tokens, case_events, case_tokens, cases, memberships, organisations, outbox, policy_rules, users,
+    api_tokens, case_alerts, case_events, case_tokens, cases, closed_days, memberships, organisations,
+    outbox, policy_rules, users,
 };
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::calendar::{Calendar, Nation};
 use crate::domain::deadline::{long_date, long_date_time, Clock};
 use crate::domain::{
     self, Action, Actor, CaseKind, CaseState, CaseStatus, DayCount, Deadline, DueKind, EmailTemplate,
-    Outcome, Recipient, Role, Schedule, Transition, WorkflowError,
+    EventKind, Outcome, Pause, Recipient, Role, Schedule, Transition, WorkflowError,
 };
 use crate::error::{AppError, AppResult};
 use crate::mail::EmailTemplates;
@@ -125,6 +126,7 @@ impl Organisation {
             response: clock(self.response_days, &self.response_count),
             escalation_window: clock(self.escalation_window_days, &self.escalation_window_count),
             committee_target: clock(self.committee_target_days, &self.committee_target_count),
+            info_answer_days: u32::try_from(self.info_answer_days).unwrap_or(5),
         }
     }
 }
@@ -616,7 +618,13 @@ pub fn status_of(case: &CaseRow) -> AppResult<CaseStatus> {
         }
         _ => None,
     };
-    Ok(CaseStatus { kind, state, overdue: case.overdue, due })
+    let paused = match (case.paused_days_left, case.info_due_at) {
+        (Some(days), Some(by)) => {
+            Some(Pause { days_left: u32::try_from(days).unwrap_or(0), answer_by: from_db_time(by) })
+        }
+        _ => None,
+    };
+    Ok(CaseStatus { kind, state, overdue: case.overdue, due, paused })
 }
 
 /// Parses an outcome word, naming the field when it is not one.
@@ -639,6 +647,8 @@ fn check_words(action: Action, words: Option<&str>) -> AppResult<Option<String>>
     let field = match action {
         Action::Respond(_) | Action::Decide(_) => "reasons",
         Action::LodgeAppeal => "appeal",
+        Action::RequestInfo => "question",
+        Action::ProvideInfo => "information",
         Action::Escalate => "case_for_committee",
         Action::Withdraw => "reason",
         Action::DeadlinePassed => return Ok(None),
@@ -705,6 +715,24 @@ pub fn staff_act(
     act(conn, svc, &case.id, action, &by, words, now)
 }
 
+/// A moderator's request for more information on a case of their organisation.
+pub fn request_info(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    reference: &str,
+    question: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseRow> {
+    let case = find_case(conn, &staff.org, reference)?;
+    let kind = status_of(&case)?.kind;
+    let by = ActorRef {
+        actor: staff.actor_for(kind, Some(Action::RequestInfo)),
+        user_id: Some(staff.user.id.clone()),
+    };
+    act(conn, svc, &case.id, Action::RequestInfo, &by, question, now)
+}
+
 pub fn find_case(conn: &mut DbConnection, org: &Organisation, reference: &str) -> AppResult<CaseRow> {
     store::case_by_reference(conn, &org.id, reference.trim())?
         .ok_or_else(|| AppError::NotFound(format!("no case {reference:?} in {}", org.name)))
@@ -724,7 +752,8 @@ fn apply(
         cases::table
             .filter(cases::id.eq(&case.id))
             .filter(cases::state.eq(before.state.as_str()))
-            .filter(cases::overdue.eq(before.overdue)),
+            .filter(cases::overdue.eq(before.overdue))
+            .filter(cases::updated_at.eq(case.updated_at)),
     )
     .set((
         cases::state.eq(to.state.as_str()),
@@ -734,6 +763,8 @@ fn apply(
         cases::outcome.eq(step.outcome.map(|o| o.as_str()).or(case.outcome.as_deref())),
         cases::updated_at.eq(to_db_time(now)),
         cases::closed_at.eq(closed_at),
+        cases::paused_days_left.eq(to.paused.map(|p| i32::try_from(p.days_left).unwrap_or(i32::MAX))),
+        cases::info_due_at.eq(to.paused.map(|p| to_db_time(p.answer_by))),
     ))
     .execute(conn)?;
     if changed == 0 {
@@ -741,9 +772,46 @@ fn apply(
             "someone else changed this case at the same moment; reload it and try again".into(),
         ));
     }
+    if step.event == EventKind::MarkedOverdue {
+        if let Some(due) = before.due {
+            let kind =
+                if due.kind == DueKind::CommitteeTarget { "committee_overdue" } else { "response_overdue" };
+            record_alert(conn, &case.id, kind, due.at, now)?;
+        }
+    }
     let updated = store::case_by_id(conn, &case.id)?;
     record(conn, ctx, &updated, step)?;
     Ok(updated)
+}
+
+/// Notes that an alert for a case's deadline went out. Returns false when it already had:
+/// the unique key on (case, kind, deadline) is what keeps every alert to one.
+fn record_alert(
+    conn: &mut DbConnection,
+    case_id: &str,
+    kind: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let exists: i64 = case_alerts::table
+        .filter(case_alerts::case_id.eq(case_id))
+        .filter(case_alerts::kind.eq(kind))
+        .filter(case_alerts::due_at.eq(to_db_time(due)))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(case_alerts::table)
+        .values((
+            case_alerts::id.eq(new_id()),
+            case_alerts::case_id.eq(case_id),
+            case_alerts::kind.eq(kind),
+            case_alerts::due_at.eq(to_db_time(due)),
+            case_alerts::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(true)
 }
 
 /// Writes the event of a step and queues its emails, each rendered now so that the record shows
@@ -869,6 +937,8 @@ struct EmailContext {
     link: Option<String>,
     /// The running deadline after this step.
     due: Option<DueView>,
+    /// Until when a request for more information waits for its answer.
+    answer_by: Option<String>,
     outcome: Option<String>,
     /// What the person who took this step wrote.
     words: Option<String>,
@@ -929,6 +999,12 @@ pub fn event_words(kind: &str, outcome: Option<&str>) -> String {
         ("decision_recorded", Some(o)) => format!("Executive committee decided: {o}"),
         ("withdrawn", _) => "Withdrawn".into(),
         ("window_expired", _) => "Closed when the time allowed ran out".into(),
+        ("info_requested", _) => "Moderators asked for more information; the response clock stopped".into(),
+        ("info_provided", _) => "More information given; the response clock restarted".into(),
+        ("info_window_expired", _) => {
+            "No answer to the request for information; the response clock restarted".into()
+        }
+        ("reminder_sent", _) => "Reminder sent".into(),
         (other, _) => other.replace('_', " "),
     }
 }
@@ -977,6 +1053,7 @@ fn email_context(
         },
         link,
         due: step.to.due.map(|d| DueView { kind: d.kind.as_str().into(), date: long_date(d.at, tz) }),
+        answer_by: step.to.paused.map(|p| long_date(p.answer_by, tz)),
         outcome: step.outcome.map(|o| o.as_str().into()),
         words: words.map(str::to_string),
         staff,
@@ -990,30 +1067,127 @@ fn email_context(
 pub struct SweepReport {
     pub closed: Vec<String>,
     pub marked_overdue: Vec<String>,
+    /// Paused clocks restarted because the request for information went unanswered.
+    pub resumed: Vec<String>,
+    pub reminded: Vec<String>,
     /// Cases another sweep handled first.
     pub skipped: usize,
 }
 
-/// Acts on every deadline passed at `now`, each case in its own transaction. Running it again,
-/// or two at once, changes nothing more: the guarded update lets only one win.
+/// Acts on every deadline passed at `now` and sends the reminders due by then, each case in
+/// its own transaction. Running it again, or two at once, changes nothing more: the guarded
+/// update lets only one transition win, and the alert ledger lets each reminder out once.
 pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
-    let due: Vec<(String, String, String)> = cases::table
-        .filter(cases::due_at.lt(to_db_time(now)))
-        .filter(cases::overdue.eq(false))
-        .select((cases::id, cases::reference, cases::state))
+    let at = to_db_time(now);
+    let due: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = cases::table
+        .filter(cases::due_at.lt(at).and(cases::overdue.eq(false)).or(cases::info_due_at.lt(at)))
+        .select((cases::id, cases::reference, cases::state, cases::info_due_at))
         .order(cases::due_at)
         .load(conn)?;
     let mut report = SweepReport::default();
     let system = ActorRef { actor: Actor::System, user_id: None };
-    for (id, reference, state_before) in due {
+    for (id, reference, state_before, paused) in due {
         match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
             Ok(case) if case.state != state_before => report.closed.push(reference),
+            Ok(_) if paused.is_some() => report.resumed.push(reference),
             Ok(_) => report.marked_overdue.push(reference),
             Err(AppError::Conflict(_)) => report.skipped += 1,
             Err(e) => return Err(e),
         }
     }
+    send_reminders(conn, svc, now, &mut report)?;
     Ok(report)
+}
+
+/// What a sweep at `now` would do, without doing it: the same sweep in a transaction that is
+/// rolled back, so nothing is written and no email is queued.
+pub fn sweep_dry_run(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    let result: Result<(), DryRun> = write_tx(conn, |conn| {
+        Err(match sweep(conn, svc, now) {
+            Ok(report) => DryRun::Done(report),
+            Err(e) => DryRun::Failed(e),
+        })
+    });
+    match result {
+        Err(DryRun::Done(report)) => Ok(report),
+        Err(DryRun::Failed(e)) => Err(e),
+        Ok(()) => Err(AppError::Internal("the dry run did not roll back".into())),
+    }
+}
+
+/// How a dry run leaves its transaction: always by an error, so that it rolls back.
+enum DryRun {
+    Done(SweepReport),
+    Failed(AppError),
+}
+
+impl From<diesel::result::Error> for DryRun {
+    fn from(e: diesel::result::Error) -> Self {
+        DryRun::Failed(e.into())
+    }
+}
+
+/// Reminders before a response deadline (to the moderators) and before the committee's target
+/// (to the secretary), each at most once per case and deadline.
+fn send_reminders(
+    conn: &mut DbConnection,
+    svc: &Services,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+) -> AppResult<()> {
+    let at = to_db_time(now);
+    let candidates: Vec<String> = cases::table
+        .filter(cases::overdue.eq(false))
+        .filter(cases::due_at.ge(at))
+        .filter(cases::due_kind.eq_any(["response", "committee_target"]))
+        .select(cases::id)
+        .load(conn)?;
+    for id in candidates {
+        write_tx(conn, |conn| {
+            let case = store::case_by_id(conn, &id)?;
+            let org = store::org_by_id(conn, &case.organisation_id)?;
+            let status = status_of(&case)?;
+            let Some(due) = status.due else { return Ok(()) };
+            let (days, kind, template, to) = match due.kind {
+                DueKind::Response => (
+                    org.response_reminder_days,
+                    "response_reminder",
+                    EmailTemplate::ResponseReminder,
+                    Recipient::Moderators,
+                ),
+                DueKind::CommitteeTarget => (
+                    org.committee_reminder_days,
+                    "committee_reminder",
+                    EmailTemplate::CommitteeReminder,
+                    Recipient::Secretary,
+                ),
+                _ => return Ok(()),
+            };
+            if days <= 0 || status.overdue || now > due.at {
+                return Ok(());
+            }
+            let schedule = schedule_of(conn, &org)?;
+            if now < schedule.reminder_at(due.at, u32::try_from(days).unwrap_or(1)) {
+                return Ok(());
+            }
+            if !record_alert(conn, &case.id, kind, due.at, now)? {
+                return Ok(());
+            }
+            let step = Transition {
+                from: Some(status.state),
+                to: status,
+                event: EventKind::ReminderSent,
+                outcome: None,
+                emails: vec![domain::EmailOrder { template, to }],
+            };
+            let by = ActorRef { actor: Actor::System, user_id: None };
+            let ctx = StepContext { svc, org: &org, by: &by, words: None, now };
+            record(conn, &ctx, &case, &step)?;
+            report.reminded.push(case.reference.clone());
+            Ok::<_, AppError>(())
+        })?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1030,6 +1204,14 @@ pub struct OrgSettings {
     pub response_days: String,
     pub escalation_window_days: String,
     pub committee_target_days: String,
+    pub nation: String,
+    pub appeal_window_count: String,
+    pub response_count: String,
+    pub escalation_window_count: String,
+    pub committee_target_count: String,
+    pub response_reminder_days: String,
+    pub committee_reminder_days: String,
+    pub info_answer_days: String,
 }
 
 impl OrgSettings {
@@ -1042,6 +1224,14 @@ impl OrgSettings {
             response_days: org.response_days.to_string(),
             escalation_window_days: org.escalation_window_days.to_string(),
             committee_target_days: org.committee_target_days.to_string(),
+            nation: org.nation.clone(),
+            appeal_window_count: org.appeal_window_count.clone(),
+            response_count: org.response_count.clone(),
+            escalation_window_count: org.escalation_window_count.clone(),
+            committee_target_count: org.committee_target_count.clone(),
+            response_reminder_days: org.response_reminder_days.to_string(),
+            committee_reminder_days: org.committee_reminder_days.to_string(),
+            info_answer_days: org.info_answer_days.to_string(),
         }
     }
 }
@@ -1067,7 +1257,35 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
     let response = days("response_days", &s.response_days);
     let escalation = days("escalation_window_days", &s.escalation_window_days);
     let committee = days("committee_target_days", &s.committee_target_days);
+    let info = days("info_answer_days", &s.info_answer_days);
+    let mut reminder = |field: &str, v: &str| match v.trim().parse::<i32>() {
+        Ok(d) if (0..=30).contains(&d) => d,
+        _ => {
+            c.fail(field, "Enter a number of working days from 0 (no reminder) to 30");
+            0
+        }
+    };
+    let response_reminder = reminder("response_reminder_days", &s.response_reminder_days);
+    let committee_reminder = reminder("committee_reminder_days", &s.committee_reminder_days);
+    let nation = Nation::parse(s.nation.trim());
+    if nation.is_none() {
+        c.fail("nation", "Choose england-and-wales, scotland or northern-ireland");
+    }
+    let mut count = |field: &str, v: &str| match DayCount::parse(v.trim()) {
+        Some(d) => d.as_str(),
+        None => {
+            c.fail(field, "Choose calendar or working days");
+            "calendar"
+        }
+    };
+    let counts = [
+        count("appeal_window_count", &s.appeal_window_count),
+        count("response_count", &s.response_count),
+        count("escalation_window_count", &s.escalation_window_count),
+        count("committee_target_count", &s.committee_target_count),
+    ];
     c.finish()?;
+    let nation = nation.expect("checked above").as_str();
     write_tx(conn, |conn| {
         diesel::update(organisations::table.find(&org.id))
             .set((
@@ -1078,10 +1296,67 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
                 organisations::response_days.eq(response),
                 organisations::escalation_window_days.eq(escalation),
                 organisations::committee_target_days.eq(committee),
+                organisations::info_answer_days.eq(info),
+                organisations::response_reminder_days.eq(response_reminder),
+                organisations::committee_reminder_days.eq(committee_reminder),
+                organisations::nation.eq(nation),
+                organisations::appeal_window_count.eq(counts[0]),
+                organisations::response_count.eq(counts[1]),
+                organisations::escalation_window_count.eq(counts[2]),
+                organisations::committee_target_count.eq(counts[3]),
             ))
             .execute(conn)?;
         Ok(())
     })
+}
+
+/// Adds a day that no clock counts: a one-off bank holiday of a nation, or one of an
+/// organisation's own closure days.
+pub fn add_closed_day(
+    conn: &mut DbConnection,
+    nation: Option<Nation>,
+    org: Option<&Organisation>,
+    day: NaiveDate,
+    title: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let mut c = Checker::new();
+    let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
+    c.finish()?;
+    write_tx(conn, |conn| {
+        let mut query = closed_days::table.filter(closed_days::day.eq(day)).into_boxed();
+        query = match (nation, org) {
+            (Some(n), _) => query.filter(closed_days::nation.eq(n.as_str())),
+            (None, Some(o)) => query.filter(closed_days::organisation_id.eq(o.id.clone())),
+            (None, None) => {
+                return Err(AppError::Internal("a closed day needs a nation or an organisation".into()))
+            }
+        };
+        let exists: i64 = query.count().get_result(conn)?;
+        if exists > 0 {
+            return Err(AppError::Conflict(format!("{day} is already a closed day there")));
+        }
+        diesel::insert_into(closed_days::table)
+            .values((
+                closed_days::id.eq(new_id()),
+                closed_days::nation.eq(nation.map(|n| n.as_str())),
+                closed_days::organisation_id.eq(org.map(|o| o.id.clone())),
+                closed_days::day.eq(day),
+                closed_days::title.eq(title),
+                closed_days::created_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// An organisation's own closure days, for the admin page.
+pub fn closures(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<(NaiveDate, String)>> {
+    Ok(closed_days::table
+        .filter(closed_days::organisation_id.eq(&org.id))
+        .order(closed_days::day)
+        .select((closed_days::day, closed_days::title))
+        .load(conn)?)
 }
 
 /// Edits a rule's wording. Cases keep the copy they were given, so this changes only what

@@ -146,6 +146,23 @@ fn the_whole_ladder_in_a_browser() {
     assert!(browser.source().contains("response due"));
     shot(&browser, "work-queue");
     browser.assert_accessible("the work queue");
+    // The moderator asks for more information first; the poster answers.
+    browser.goto(&case_url);
+    browser.submit("form[action$='/request-info'] button[type=submit]");
+    error_state(&browser, "the request for information with errors");
+    browser.fill("#question", "Which candidate did you mean?");
+    browser.submit("form[action$='/request-info'] button[type=submit]");
+    assert!(browser.source().contains("The response clock is paused"));
+    browser.assert_accessible("a case waiting for information");
+    let ask = app.mail_to("pat@poster.example", "we need more information");
+    browser.goto(&ask.link().unwrap());
+    browser.assert_accessible("the poster's page with the moderators' question");
+    browser.submit("form[action$='/information'] button[type=submit]");
+    error_state(&browser, "the answer form with errors");
+    browser.fill("#information", "The one standing in Penrith.");
+    browser.submit("form[action$='/information'] button[type=submit]");
+    assert!(browser.source().contains("More information given"));
+
     browser.goto(&case_url);
     browser.submit("form[action$='/response'] button[type=submit]");
     error_state(&browser, "the response form with errors");

@@ -33,6 +33,9 @@ pub struct Schedule {
     pub response: Clock,
     pub escalation_window: Clock,
     pub committee_target: Clock,
+    /// How long a request for more information waits for its answer, counted like the
+    /// response clock.
+    pub info_answer_days: u32,
 }
 
 impl Schedule {
@@ -46,6 +49,7 @@ impl Schedule {
             response: c(response),
             escalation_window: c(escalation),
             committee_target: c(committee),
+            info_answer_days: 5,
         }
     }
 

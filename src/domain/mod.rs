@@ -92,6 +92,10 @@ text_enum!(
         DecisionRecorded => "decision_recorded",
         Withdrawn => "withdrawn",
         WindowExpired => "window_expired",
+        InfoRequested => "info_requested",
+        InfoProvided => "info_provided",
+        InfoWindowExpired => "info_window_expired",
+        ReminderSent => "reminder_sent",
     }
 );
 
@@ -113,6 +117,11 @@ text_enum!(
         DecisionStaff => "decision_staff",
         Withdrawn => "withdrawn",
         WithdrawnStaff => "withdrawn_staff",
+        InfoRequest => "info_request",
+        InfoProvided => "info_provided",
+        InfoNotProvided => "info_not_provided",
+        ResponseReminder => "response_reminder",
+        CommitteeReminder => "committee_reminder",
     }
 );
 
@@ -233,6 +242,10 @@ impl Actor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     LodgeAppeal,
+    /// A moderator asks the poster or reporter for more information; the response clock stops.
+    RequestInfo,
+    /// The poster or reporter answers; the response clock resumes with the days it had left.
+    ProvideInfo,
     Respond(Outcome),
     Escalate,
     Decide(Outcome),
@@ -245,6 +258,8 @@ impl Action {
     pub fn describe(self) -> &'static str {
         match self {
             Action::LodgeAppeal => "lodge an appeal",
+            Action::RequestInfo => "ask for more information",
+            Action::ProvideInfo => "give more information",
             Action::Respond(_) => "respond",
             Action::Escalate => "escalate to the executive committee",
             Action::Decide(_) => "record the committee's decision",
@@ -257,8 +272,8 @@ impl Action {
     pub fn permitted(self, kind: CaseKind, actor: Actor) -> bool {
         match self {
             Action::LodgeAppeal => kind == CaseKind::Removal && actor == Actor::Poster,
-            Action::Escalate | Action::Withdraw => actor == Actor::party(kind),
-            Action::Respond(_) => actor == Actor::Staff(Role::Moderator),
+            Action::Escalate | Action::Withdraw | Action::ProvideInfo => actor == Actor::party(kind),
+            Action::Respond(_) | Action::RequestInfo => actor == Actor::Staff(Role::Moderator),
             Action::Decide(_) => {
                 matches!(actor, Actor::Staff(Role::Committee) | Actor::Staff(Role::Secretary))
             }
@@ -281,6 +296,16 @@ pub struct CaseStatus {
     pub state: CaseState,
     pub overdue: bool,
     pub due: Option<Deadline>,
+    /// The response clock stopped while the poster or reporter is asked for more information.
+    pub paused: Option<Pause>,
+}
+
+/// A stopped response clock: the counted days it had left, and until when the request for
+/// more information waits for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub days_left: u32,
+    pub answer_by: DateTime<Utc>,
 }
 
 /// One email a step causes.
@@ -316,6 +341,8 @@ pub enum WorkflowError {
     WindowClosed { due: DateTime<Utc> },
     #[error("no deadline of this case has passed")]
     NotDue,
+    #[error("the response deadline has already passed, so there is no clock left to pause")]
+    ClockRunOut,
     #[error("a {} may not open a {kind} case", .actor.describe())]
     MayNotOpen { actor: Actor, kind: CaseKind },
 }
@@ -375,6 +402,7 @@ pub fn open(
             state,
             overdue: false,
             due: Some(Deadline { kind: due_kind, at: schedule.deadline(due_kind, now) }),
+            paused: None,
         },
         event,
         outcome: None,
@@ -409,7 +437,7 @@ pub fn transition(
     let party = party_recipient(kind);
     let step = |to: CaseState, due: Option<Deadline>, event: EventKind, emails: Vec<EmailOrder>| Transition {
         from: Some(case.state),
-        to: CaseStatus { kind, state: to, overdue: false, due },
+        to: CaseStatus { kind, state: to, overdue: false, due, paused: None },
         event,
         outcome: match action {
             Action::Respond(o) | Action::Decide(o) => Some(o),
@@ -501,6 +529,52 @@ pub fn transition(
                 order(EmailTemplate::WithdrawnStaff, Recipient::Moderators),
             ],
         )),
+        Action::RequestInfo => {
+            if !matches!(case.state, S::AppealLodged | S::ComplaintReceived) || case.paused.is_some() {
+                return Err(wrong_state());
+            }
+            let due = match case.due {
+                Some(d) if d.kind == DueKind::Response && !case.overdue && now <= d.at => d,
+                _ => return Err(WorkflowError::ClockRunOut),
+            };
+            let mut t = step(
+                case.state,
+                None,
+                EventKind::InfoRequested,
+                vec![order(EmailTemplate::InfoRequest, party)],
+            );
+            t.to.paused = Some(Pause {
+                days_left: schedule.days_left(DueKind::Response, now, due.at),
+                answer_by: schedule.deadline_after(schedule.response.count, schedule.info_answer_days, now),
+            });
+            Ok(t)
+        }
+        Action::ProvideInfo => {
+            let Some(pause) = case.paused else { return Err(wrong_state()) };
+            if now > pause.answer_by {
+                return Err(WorkflowError::WindowClosed { due: pause.answer_by });
+            }
+            let resumed = schedule.deadline_after(schedule.response.count, pause.days_left, now);
+            Ok(step(
+                case.state,
+                Some(Deadline { kind: DueKind::Response, at: resumed }),
+                EventKind::InfoProvided,
+                vec![order(EmailTemplate::InfoProvided, Recipient::Moderators)],
+            ))
+        }
+        Action::DeadlinePassed if case.paused.is_some() => {
+            let pause = case.paused.expect("checked");
+            if now <= pause.answer_by {
+                return Err(WorkflowError::NotDue);
+            }
+            let resumed = schedule.deadline_after(schedule.response.count, pause.days_left, now);
+            Ok(step(
+                case.state,
+                Some(Deadline { kind: DueKind::Response, at: resumed }),
+                EventKind::InfoWindowExpired,
+                vec![order(EmailTemplate::InfoNotProvided, Recipient::Moderators)],
+            ))
+        }
         Action::DeadlinePassed => {
             let due = case.due.ok_or(WorkflowError::NotDue)?;
             if !passed {

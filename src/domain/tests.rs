@@ -70,6 +70,8 @@ const DEC_R: &[(EmailTemplate, Recipient)] = &[(E::Decision, R::Reporter), (E::D
 const WD_P: &[(EmailTemplate, Recipient)] = &[(E::Withdrawn, R::Poster), (E::WithdrawnStaff, R::Moderators)];
 const WD_R: &[(EmailTemplate, Recipient)] =
     &[(E::Withdrawn, R::Reporter), (E::WithdrawnStaff, R::Moderators)];
+const ASK_P: &[(EmailTemplate, Recipient)] = &[(E::InfoRequest, R::Poster)];
+const ASK_R: &[(EmailTemplate, Recipient)] = &[(E::InfoRequest, R::Reporter)];
 const COMMITTEE_LATE: &[(EmailTemplate, Recipient)] = &[(E::CommitteeOverdue, R::Secretary)];
 const NONE: &[(EmailTemplate, Recipient)] = &[];
 
@@ -88,6 +90,7 @@ const TABLE: &[Row] = &[
     row(Removal, S::AppealLodged, false, Any, A::Respond(UP), MOD, S::AppealRejected, false, Some(EW), TO_POSTER),
     row(Removal, S::AppealLodged, true, Any, A::Respond(RE), MOD, S::Reinstated, false, None, TO_POSTER),
     row(Removal, S::AppealLodged, true, Any, A::Respond(UP), MOD, S::AppealRejected, false, Some(EW), TO_POSTER),
+    row(Removal, S::AppealLodged, false, Before, A::RequestInfo, MOD, S::AppealLodged, false, None, ASK_P),
     row(Removal, S::AppealLodged, false, After, A::DeadlinePassed, Actor::System, S::AppealLodged, true, Some(RS), OVERDUE_P),
     row(Removal, S::AppealLodged, false, After, A::Escalate, Actor::Poster, S::Escalated, false, Some(CT), ESC_P),
     row(Removal, S::AppealLodged, true, Any, A::Escalate, Actor::Poster, S::Escalated, false, Some(CT), ESC_P),
@@ -114,6 +117,7 @@ const TABLE: &[Row] = &[
     row(Complaint, S::ComplaintReceived, false, Any, A::Respond(NA), MOD, S::NoAction, false, Some(EW), TO_REPORTER),
     row(Complaint, S::ComplaintReceived, true, Any, A::Respond(RM), MOD, S::ContentRemoved, false, Some(EW), TO_REPORTER),
     row(Complaint, S::ComplaintReceived, true, Any, A::Respond(NA), MOD, S::NoAction, false, Some(EW), TO_REPORTER),
+    row(Complaint, S::ComplaintReceived, false, Before, A::RequestInfo, MOD, S::ComplaintReceived, false, None, ASK_R),
     row(Complaint, S::ComplaintReceived, false, After, A::DeadlinePassed, Actor::System, S::ComplaintReceived, true, Some(RS), OVERDUE_R),
     row(Complaint, S::ComplaintReceived, false, After, A::Escalate, Actor::Reporter, S::Escalated, false, Some(CT), ESC_R),
     row(Complaint, S::ComplaintReceived, true, Any, A::Escalate, Actor::Reporter, S::Escalated, false, Some(CT), ESC_R),
@@ -144,8 +148,8 @@ fn may(kind: CaseKind, action: Action, actor: Actor) -> bool {
     let party = if kind == Removal { Actor::Poster } else { Actor::Reporter };
     match action {
         A::LodgeAppeal => kind == Removal && actor == Actor::Poster,
-        A::Escalate | A::Withdraw => actor == party,
-        A::Respond(_) => actor == MOD,
+        A::Escalate | A::Withdraw | A::ProvideInfo => actor == party,
+        A::Respond(_) | A::RequestInfo => actor == MOD,
         A::Decide(_) => actor == COM || actor == SEC,
         A::DeadlinePassed => actor == Actor::System,
     }
@@ -167,7 +171,8 @@ fn schedule() -> Schedule {
 }
 
 fn all_actions() -> Vec<Action> {
-    let mut actions = vec![A::LodgeAppeal, A::Escalate, A::Withdraw, A::DeadlinePassed];
+    let mut actions =
+        vec![A::LodgeAppeal, A::Escalate, A::Withdraw, A::DeadlinePassed, A::RequestInfo, A::ProvideInfo];
     for o in Outcome::ALL {
         actions.push(A::Respond(*o));
         actions.push(A::Decide(*o));
@@ -190,7 +195,7 @@ fn every_state_action_and_actor_against_the_table() {
                 if overdue && !matches!(due_kind_of(state), Some(RS) | Some(CT)) {
                     continue;
                 }
-                let case = CaseStatus { kind, state, overdue, due };
+                let case = CaseStatus { kind, state, overdue, due, paused: None };
                 for (when, now) in
                     [(Before, due_at - Duration::hours(3)), (After, due_at + Duration::seconds(1))]
                 {
@@ -216,11 +221,15 @@ fn every_state_action_and_actor_against_the_table() {
                                     assert_eq!(t.to.kind, kind, "{ctx}");
                                     assert_eq!(t.to.overdue, row.to_overdue, "{ctx}");
                                     assert_eq!(t.to.due.map(|d| d.kind), row.due, "{ctx}");
-                                    assert_eq!(
-                                        t.to.due.map(|d| d.kind),
-                                        due_kind_of(row.to),
-                                        "{ctx}: new state runs its own clock"
-                                    );
+                                    if t.to.paused.is_none() {
+                                        assert_eq!(
+                                            t.to.due.map(|d| d.kind),
+                                            due_kind_of(row.to),
+                                            "{ctx}: new state runs its own clock"
+                                        );
+                                    } else {
+                                        assert_eq!(t.to.due, None, "{ctx}: a paused clock runs no deadline");
+                                    }
                                     let emails: Vec<_> =
                                         t.emails.iter().map(|e| (e.template, e.to)).collect();
                                     assert_eq!(emails, row.emails, "{ctx}");
@@ -279,6 +288,7 @@ fn every_state_action_and_actor_against_the_table() {
                                                     | WorkflowError::NotYetOverdue { .. }
                                                     | WorkflowError::WindowClosed { .. }
                                                     | WorkflowError::NotDue
+                                                    | WorkflowError::ClockRunOut
                                             ),
                                             "{ctx}: {e:?}"
                                         );
@@ -306,6 +316,7 @@ fn every_row_of_the_table_is_reachable() {
             state: row.from,
             overdue: row.overdue,
             due: due_kind_of(row.from).map(|k| Deadline { kind: k, at: due_at }),
+            paused: None,
         };
         let now = match row.when {
             Before | Any => due_at - Duration::hours(1),
@@ -357,4 +368,66 @@ fn text_forms_round_trip() {
         assert_eq!(EmailTemplate::parse(t.as_str()), Some(*t));
     }
     assert_eq!(CaseState::parse("nonsense"), None);
+}
+
+#[test]
+fn a_paused_clock_stops_and_resumes_with_the_days_left() {
+    let mut schedule = schedule();
+    schedule.response = deadline::Clock { days: 5, count: DayCount::Working };
+    schedule.info_answer_days = 3;
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    // Appeal lodged Thursday 2 April 2026: response due Monday 13 April (England and Wales).
+    let lodged = at("2026-04-02T10:00:00Z");
+    let due = schedule.deadline(DueKind::Response, lodged);
+    let case = CaseStatus {
+        kind: Removal,
+        state: S::AppealLodged,
+        overdue: false,
+        due: Some(Deadline { kind: RS, at: due }),
+        paused: None,
+    };
+
+    // Asked on Tuesday 7 April, with 4 working days left (8, 9, 10, 13).
+    let asked = transition(&case, A::RequestInfo, MOD, at("2026-04-07T09:00:00Z"), &schedule).unwrap();
+    let paused = asked.to.paused.unwrap();
+    assert_eq!(paused.days_left, 4);
+    assert_eq!(deadline::long_date(paused.answer_by, schedule.tz), "Friday 10 April 2026");
+    assert_eq!(asked.to.due, None);
+
+    // Nothing about it is due while it waits; asking twice, escalating, or a sweep are refused.
+    assert_eq!(
+        transition(&asked.to, A::RequestInfo, MOD, at("2026-04-08T09:00:00Z"), &schedule).unwrap_err(),
+        WorkflowError::WrongState { action: A::RequestInfo, state: S::AppealLodged }
+    );
+    assert!(transition(&asked.to, A::Escalate, Actor::Poster, at("2026-04-08T09:00:00Z"), &schedule).is_err());
+    assert_eq!(
+        transition(&asked.to, A::DeadlinePassed, Actor::System, at("2026-04-10T20:00:00Z"), &schedule)
+            .unwrap_err(),
+        WorkflowError::NotDue
+    );
+
+    // Answered on Thursday 9 April: 4 working days from then is Wednesday 15 April.
+    let answered =
+        transition(&asked.to, A::ProvideInfo, Actor::Poster, at("2026-04-09T12:00:00Z"), &schedule).unwrap();
+    assert_eq!(answered.event, EventKind::InfoProvided);
+    assert_eq!(answered.to.paused, None);
+    assert_eq!(deadline::long_date(answered.to.due.unwrap().at, schedule.tz), "Wednesday 15 April 2026");
+    assert_eq!(answered.emails, vec![EmailOrder { template: E::InfoProvided, to: R::Moderators }]);
+
+    // Not answered: after the end of Friday 10 April the sweep restarts the clock from then.
+    let expired =
+        transition(&asked.to, A::DeadlinePassed, Actor::System, at("2026-04-11T08:00:00Z"), &schedule)
+            .unwrap();
+    assert_eq!(expired.event, EventKind::InfoWindowExpired);
+    assert_eq!(deadline::long_date(expired.to.due.unwrap().at, schedule.tz), "Thursday 16 April 2026");
+    // And a late answer is refused.
+    assert!(matches!(
+        transition(&asked.to, A::ProvideInfo, Actor::Poster, at("2026-04-11T08:00:00Z"), &schedule),
+        Err(WorkflowError::WindowClosed { .. })
+    ));
+
+    // The moderators may still answer while they wait; that ends the pause.
+    let respond = transition(&asked.to, A::Respond(UP), MOD, at("2026-04-08T09:00:00Z"), &schedule).unwrap();
+    assert_eq!(respond.to.state, S::AppealRejected);
+    assert_eq!(respond.to.paused, None);
 }

@@ -12,8 +12,9 @@ use super::staff::{staff_error, staff_page};
 use super::AppState;
 use crate::auth::Session;
 use crate::db::{self, from_db_time};
+use crate::domain::calendar::Nation;
 use crate::domain::deadline::long_date_time;
-use crate::domain::Role;
+use crate::domain::{DayCount, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self, OrgSettings};
 use crate::store;
@@ -21,6 +22,7 @@ use crate::store;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/staff/admin", web::get().to(settings))
         .route("/staff/admin/settings", web::post().to(settings_submit))
+        .route("/staff/admin/closures", web::post().to(closure_add))
         .route("/staff/admin/rules", web::get().to(rules))
         .route("/staff/admin/rules", web::post().to(rule_add))
         .route("/staff/admin/rules/{code}", web::get().to(rule_edit))
@@ -57,6 +59,11 @@ fn with_errors(mut data: Value, errors: &FieldErrors) -> Value {
         ("response_days", "The response time"),
         ("escalation_window_days", "The escalation window"),
         ("committee_target_days", "The committee target"),
+        ("nation", "The nation"),
+        ("response_reminder_days", "The response reminder"),
+        ("committee_reminder_days", "The committee reminder"),
+        ("info_answer_days", "The time to answer a request for information"),
+        ("day", "The date"),
         ("code", "The code"),
         ("title", "The title"),
         ("summary", "The summary"),
@@ -84,7 +91,7 @@ fn org(session: &Session) -> store::Organisation {
 
 // Settings.
 
-fn settings_page(
+async fn settings_page(
     state: &AppState,
     session: &Session,
     status: StatusCode,
@@ -92,13 +99,44 @@ fn settings_page(
     errors: &FieldErrors,
 ) -> HttpResponse {
     let org = org(session);
+    let o = org.clone();
+    let closures = match db::run(&state.pool, move |conn| services::closures(conn, &o)).await {
+        Ok(c) => c,
+        Err(e) => return staff_error(state, session, e),
+    };
+    let closures: Vec<Value> = closures
+        .iter()
+        .map(|(d, t)| json!({ "date": d.format("%A %-d %B %Y").to_string(), "title": t }))
+        .collect();
+    let nations: Vec<Value> = Nation::ALL
+        .iter()
+        .map(|n| json!({ "value": n.as_str(), "label": nation_label(*n), "selected": values.nation == n.as_str() }))
+        .collect();
+    let count_options = |current: &str| -> Vec<Value> {
+        DayCount::ALL
+            .iter()
+            .map(|c| json!({ "value": c.as_str(), "label": format!("{} days", c.as_str()), "selected": current == c.as_str() }))
+            .collect()
+    };
+    let counts = json!({
+        "appeal_window": count_options(&values.appeal_window_count),
+        "response": count_options(&values.response_count),
+        "escalation_window": count_options(&values.escalation_window_count),
+        "committee_target": count_options(&values.committee_target_count),
+    });
     staff_page(
         state,
         session,
         status,
         "admin/settings",
         &titled("Organisation settings", errors),
-        with_errors(json!({ "values": values, "slug": org.slug, "prefix": org.reference_prefix }), errors),
+        with_errors(
+            json!({
+                "values": values, "slug": org.slug, "prefix": org.reference_prefix,
+                "nations": nations, "counts": counts, "closures": closures,
+            }),
+            errors,
+        ),
     )
 }
 
@@ -107,27 +145,38 @@ async fn settings(state: web::Data<AppState>, Staff(session): Staff) -> HttpResp
         return staff_error(&state, &session, e);
     }
     settings_page(&state, &session, StatusCode::OK, &OrgSettings::of(&org(&session)), &FieldErrors::new())
+        .await
 }
 
 async fn settings_submit(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
     if let Err(e) = guard(&session, Some(&form)) {
         return staff_error(&state, &session, e);
     }
-    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    // A field the form did not send keeps its current value.
+    let current = OrgSettings::of(&org(&session));
+    let get = |k: &str, now: &String| form.get(k).cloned().unwrap_or_else(|| now.clone());
     let values = OrgSettings {
-        name: get("name"),
-        secretary_email: get("secretary_email"),
-        timezone: get("timezone"),
-        appeal_window_days: get("appeal_window_days"),
-        response_days: get("response_days"),
-        escalation_window_days: get("escalation_window_days"),
-        committee_target_days: get("committee_target_days"),
+        name: get("name", &current.name),
+        secretary_email: get("secretary_email", &current.secretary_email),
+        timezone: get("timezone", &current.timezone),
+        appeal_window_days: get("appeal_window_days", &current.appeal_window_days),
+        response_days: get("response_days", &current.response_days),
+        escalation_window_days: get("escalation_window_days", &current.escalation_window_days),
+        committee_target_days: get("committee_target_days", &current.committee_target_days),
+        nation: get("nation", &current.nation),
+        appeal_window_count: get("appeal_window_count", &current.appeal_window_count),
+        response_count: get("response_count", &current.response_count),
+        escalation_window_count: get("escalation_window_count", &current.escalation_window_count),
+        committee_target_count: get("committee_target_count", &current.committee_target_count),
+        response_reminder_days: get("response_reminder_days", &current.response_reminder_days),
+        committee_reminder_days: get("committee_reminder_days", &current.committee_reminder_days),
+        info_answer_days: get("info_answer_days", &current.info_answer_days),
     };
     let (o, v) = (org(&session), values.clone());
     match db::run(&state.pool, move |conn| services::update_org(conn, &o, &v)).await {
         Ok(()) => see_other("/staff/admin?saved=1"),
         Err(AppError::Validation(errors)) => {
-            settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &values, &errors)
+            settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &values, &errors).await
         }
         Err(e) => staff_error(&state, &session, e),
     }
@@ -438,6 +487,66 @@ async fn token_revoke(
     let (o, id) = (org(&session), path.into_inner());
     match db::run(&state.pool, move |conn| services::revoke_token(conn, &o, &id, Utc::now())).await {
         Ok(()) => see_other("/staff/admin/tokens"),
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+pub fn nation_label(n: Nation) -> &'static str {
+    match n {
+        Nation::EnglandAndWales => "England and Wales",
+        Nation::Scotland => "Scotland",
+        Nation::NorthernIreland => "Northern Ireland",
+    }
+}
+
+async fn closure_add(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
+    if let Err(e) = guard(&session, Some(&form)) {
+        return staff_error(&state, &session, e);
+    }
+    let day_text = form.get("day").cloned().unwrap_or_default();
+    let title = form.get("title").cloned().unwrap_or_default();
+    let Ok(day) = chrono::NaiveDate::parse_from_str(day_text.trim(), "%Y-%m-%d") else {
+        let errors = FieldErrors::from([(
+            "day".to_string(),
+            "Enter the date as YYYY-MM-DD, for example 2026-12-24".to_string(),
+        )]);
+        return settings_page(
+            &state,
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &OrgSettings::of(&org(&session)),
+            &errors,
+        )
+        .await;
+    };
+    let o = org(&session);
+    match db::run(&state.pool, move |conn| {
+        services::add_closed_day(conn, None, Some(&o), day, &title, Utc::now())
+    })
+    .await
+    {
+        Ok(()) => see_other("/staff/admin"),
+        Err(AppError::Validation(errors)) => {
+            settings_page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &OrgSettings::of(&org(&session)),
+                &errors,
+            )
+            .await
+        }
+        Err(AppError::Conflict(m)) => {
+            let errors = FieldErrors::from([("day".to_string(), m)]);
+            settings_page(
+                &state,
+                &session,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &OrgSettings::of(&org(&session)),
+                &errors,
+            )
+            .await
+        }
         Err(e) => staff_error(&state, &session, e),
     }
 }

@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/cases", web::get().to(list_cases))
             .route("/cases/{reference}", web::get().to(get_case))
             .route("/cases/{reference}/response", web::post().to(respond))
-            .route("/cases/{reference}/decision", web::post().to(decide)),
+            .route("/cases/{reference}/decision", web::post().to(decide))
+            .route("/cases/{reference}/request-info", web::post().to(request_info)),
     );
 }
 
@@ -63,6 +64,11 @@ pub struct CaseSummary {
     overdue: bool,
     due_at: Option<String>,
     due_kind: Option<String>,
+    /// Counted days (as the clock counts them) from today to the deadline; negative once late.
+    days_left: Option<i64>,
+    /// Set while the response clock waits for more information from the poster or reporter.
+    info_due_at: Option<String>,
+    paused_days_left: Option<i32>,
     platform: String,
     content_url: String,
     created_at: String,
@@ -122,8 +128,20 @@ fn rfc3339(t: chrono::NaiveDateTime) -> String {
     from_db_time(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn summary(case: &CaseRow) -> CaseSummary {
+fn summary(case: &CaseRow, schedule: &crate::domain::Schedule) -> CaseSummary {
+    let now = chrono::Utc::now();
+    let days_left = match (
+        case.due_at.map(from_db_time),
+        case.due_kind.as_deref().and_then(crate::domain::DueKind::parse),
+    ) {
+        (Some(due), Some(kind)) if now > due => Some(-(schedule.days_left(kind, due, now).max(1) as i64)),
+        (Some(due), Some(kind)) => Some(i64::from(schedule.days_left(kind, now, due))),
+        _ => None,
+    };
     CaseSummary {
+        days_left,
+        info_due_at: case.info_due_at.map(rfc3339),
+        paused_days_left: case.paused_days_left,
         reference: case.reference.clone(),
         kind: case.kind.clone(),
         state: case.state.clone(),
@@ -144,6 +162,8 @@ fn detail(
     case: CaseRow,
     private_link: Option<String>,
 ) -> AppResult<CaseDetail> {
+    let org = store::org_by_id(conn, &case.organisation_id)?;
+    let schedule = services::schedule_of(conn, &org)?;
     let events: Vec<CaseEvent> = store::events_of(conn, &case.id)?;
     let mut events_json = Vec::with_capacity(events.len());
     for e in events {
@@ -180,7 +200,7 @@ fn detail(
         })
         .collect();
     Ok(CaseDetail {
-        summary: summary(&case),
+        summary: summary(&case, &schedule),
         rules: case.rules(),
         content_text: case.content_text,
         author_name: case.author_name,
@@ -265,7 +285,8 @@ async fn list_cases(
             query = query.filter(cases::kind.eq(k));
         }
         let rows: Vec<CaseRow> = query.load(conn)?;
-        Ok(rows.iter().map(summary).collect::<Vec<_>>())
+        let schedule = services::schedule_of(conn, &staff.org)?;
+        Ok(rows.iter().map(|c| summary(c, &schedule)).collect::<Vec<_>>())
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": list })))
@@ -334,4 +355,28 @@ async fn decide(
     body: web::Json<OutcomeBody>,
 ) -> AppResult<HttpResponse> {
     step(state, staff, path.into_inner(), body.into_inner(), true).await
+}
+
+#[derive(Deserialize)]
+struct QuestionBody {
+    question: Option<String>,
+}
+
+/// A moderator asks the poster or reporter for more information; the response clock stops.
+async fn request_info(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    path: web::Path<String>,
+    body: web::Json<QuestionBody>,
+) -> AppResult<HttpResponse> {
+    let svc = state.services.clone();
+    let reference = path.into_inner();
+    let question = body.into_inner().question;
+    let case = db::run(&state.pool, move |conn| {
+        let case = services::request_info(conn, &svc, &staff, &reference, question.as_deref(), Utc::now())?;
+        detail(conn, case, None)
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(HttpResponse::Ok().json(case))
 }

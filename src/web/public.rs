@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/c/{token}/appeal", web::post().to(appeal))
         .route("/c/{token}/escalate", web::post().to(escalate))
         .route("/c/{token}/withdraw", web::post().to(withdraw))
+        .route("/c/{token}/information", web::post().to(information))
         .route("/o/{slug}/report", web::get().to(report_form))
         .route("/o/{slug}/report", web::post().to(report_submit));
 }
@@ -57,6 +58,8 @@ struct CasePage {
     can_appeal: bool,
     can_escalate: bool,
     can_withdraw: bool,
+    can_provide_info: bool,
+    question: Option<String>,
     errors: serde_json::Value,
     error_list: serde_json::Value,
     values: FormValues,
@@ -69,6 +72,7 @@ struct FormValues {
     appeal: String,
     case_for_committee: String,
     reason: String,
+    information: String,
 }
 
 /// What happens next, in plain words, with the date it hangs on.
@@ -77,6 +81,12 @@ fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
     let state = CaseState::parse(&case.state).unwrap_or(CaseState::Closed);
     let you_may_escalate =
         "You may now put your case in writing to the executive committee, using the form below.";
+    if let Some(by) = case.info_due_at {
+        return format!(
+            "The moderators have asked you for more information: their question is below. Please answer by the end of {}. Their time to respond is paused until you do; if you do not answer by then, they will carry on without it.",
+            long_date(from_db_time(by), org.tz())
+        );
+    }
     match (state, case.overdue) {
         (CaseState::NoticeSent, _) => format!("You may appeal against the removal until the end of {due}. If you do not, the case will close."),
         (CaseState::AppealLodged | CaseState::ComplaintReceived, false) => {
@@ -116,14 +126,21 @@ fn build_page(
 ) -> Result<CasePage, AppError> {
     let mut form = form_errors(
         &errors,
-        &[("appeal", "Your appeal"), ("case_for_committee", "Your case"), ("reason", "Your reason")],
+        &[
+            ("information", "Your answer"),
+            ("appeal", "Your appeal"),
+            ("case_for_committee", "Your case"),
+            ("reason", "Your reason"),
+        ],
     );
     let (case, party) = services::case_for_link(conn, token)?;
     let org = store::org_by_id(conn, &case.organisation_id)?;
     let status = services::status_of(&case)?;
     let schedule = services::schedule_of(conn, &org)?;
     let tz = org.tz();
-    let timeline = store::events_of(conn, &case.id)?
+    let events = store::events_of(conn, &case.id)?;
+    let question = events.iter().rev().find(|e| e.kind == "info_requested").and_then(|e| e.body.clone());
+    let timeline = events
         .into_iter()
         .map(|e| TimelineItem {
             when: long_date_time(from_db_time(e.created_at), tz),
@@ -160,6 +177,8 @@ fn build_page(
         can_appeal: allowed(&status, Action::LodgeAppeal, party, &schedule),
         can_escalate: allowed(&status, Action::Escalate, party, &schedule),
         can_withdraw: allowed(&status, Action::Withdraw, party, &schedule),
+        can_provide_info: allowed(&status, Action::ProvideInfo, party, &schedule),
+        question: question.clone(),
         errors: form["errors"].take(),
         error_list: form["error_list"].take(),
         values,
@@ -183,6 +202,7 @@ struct PartyForm {
     appeal: Option<String>,
     case_for_committee: Option<String>,
     reason: Option<String>,
+    information: Option<String>,
 }
 
 async fn party_step(
@@ -195,12 +215,14 @@ async fn party_step(
     let words = match action {
         Action::LodgeAppeal => form.appeal.clone(),
         Action::Escalate => form.case_for_committee.clone(),
+        Action::ProvideInfo => form.information.clone(),
         _ => form.reason.clone(),
     };
     let values = FormValues {
         appeal: form.appeal.unwrap_or_default(),
         case_for_committee: form.case_for_committee.unwrap_or_default(),
         reason: form.reason.unwrap_or_default(),
+        information: form.information.unwrap_or_default(),
     };
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
@@ -380,4 +402,12 @@ async fn report_submit(
         }
         Err(e) => page_error(&state, e),
     }
+}
+
+async fn information(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<PartyForm>,
+) -> HttpResponse {
+    party_step(state, path.into_inner(), Action::ProvideInfo, form.into_inner()).await
 }

@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/staff/cases/{reference}", web::get().to(case_page))
         .route("/staff/cases/{reference}/response", web::post().to(respond))
         .route("/staff/cases/{reference}/decision", web::post().to(decide))
+        .route("/staff/cases/{reference}/request-info", web::post().to(request_info))
         .route("/staff/committee", web::get().to(committee));
 }
 
@@ -681,6 +682,11 @@ fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Resu
         "timeline": timeline,
         "respond_outcomes": outcome_options(&respond_outcomes),
         "decide_outcomes": outcome_options(&decide_outcomes),
+        "can_request_info": may(Action::RequestInfo),
+        "paused": case.info_due_at.map(|t| json!({
+            "answer_by": long_date(from_db_time(t), tz),
+            "days_left": case.paused_days_left,
+        })),
         "can_respond": !respond_outcomes.is_empty(),
         "can_decide": !decide_outcomes.is_empty(),
         "separation_warning": separation_warning,
@@ -706,7 +712,11 @@ fn render_case(
     errors: &FieldErrors,
 ) -> HttpResponse {
     let reference = view["case"]["reference"].as_str().unwrap_or_default().to_string();
-    view = with_errors(view, errors, &[("outcome", "The outcome"), ("reasons", "The reasons")]);
+    view = with_errors(
+        view,
+        errors,
+        &[("outcome", "The outcome"), ("reasons", "The reasons"), ("question", "The question")],
+    );
     if let Value::Object(v) = &mut view {
         v.insert("form".into(), json!(form));
         v.insert(
@@ -714,6 +724,7 @@ fn render_case(
             json!({
                 "outcome": values.get("outcome").cloned().unwrap_or_default(),
                 "reasons": values.get("reasons").cloned().unwrap_or_default(),
+                "question": values.get("question").cloned().unwrap_or_default(),
             }),
         );
         v.insert("max_words".into(), json!(validate::WORDS_MAX));
@@ -849,6 +860,53 @@ async fn committee(state: web::Data<AppState>, Staff(session): Staff) -> HttpRes
             "Escalated to the committee",
             json!({ "cases": views, "max_words": validate::WORDS_MAX }),
         ),
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+async fn request_info(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    let reference = path.into_inner();
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let (r, question) = (reference.clone(), form.get("question").cloned());
+    let result = db::run(&state.pool, move |conn| {
+        services::request_info(conn, &svc, &staff, &r, question.as_deref(), Utc::now())
+    })
+    .await;
+    match result {
+        Ok(case) => {
+            state.outbox_wake.notify_one();
+            see_other(&format!("/staff/cases/{}", case.reference))
+        }
+        Err(AppError::Validation(errors)) => {
+            let s = session.clone();
+            let view = db::run(&state.pool, move |conn| {
+                let case = services::find_case(conn, org_of(&s), &reference)?;
+                case_view(conn, &s, &case)
+            })
+            .await;
+            match view {
+                Ok(view) => render_case(
+                    &state,
+                    &session,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    view,
+                    "question",
+                    &form,
+                    &errors,
+                ),
+                Err(e) => staff_error(&state, &session, e),
+            }
+        }
         Err(e) => staff_error(&state, &session, e),
     }
 }
