@@ -73,6 +73,11 @@ enum Command {
         #[arg(long, value_parser = parse_instant)]
         from: DateTime<Utc>,
     },
+    /// The email outbox: what is queued, sent and failed; retry or cancel an email.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// One-off bank holidays of a nation (a state funeral, a coronation).
     Holiday {
         #[command(subcommand)]
@@ -83,6 +88,24 @@ enum Command {
         #[command(subcommand)]
         command: ClosureCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List emails, newest first.
+    List {
+        /// pending, sending, sent, failed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Send a failed or cancelled email again (or a pending one now).
+    Retry { id: String },
+    /// Stop trying to send an email that has not gone out.
+    Cancel { id: String },
 }
 
 #[derive(Subcommand)]
@@ -360,6 +383,37 @@ fn run(cli: Cli) -> Result<(), String> {
             let due = schedule.deadline(kind, from);
             println!("{}", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             println!("{}", crate::domain::deadline::long_date(due, schedule.tz));
+            Ok(())
+        }
+        Command::Outbox { command } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            match command {
+                OutboxCommand::List { status, org, limit } => {
+                    let rows = outbox::list(&mut conn, status.as_deref(), org.as_deref(), limit)
+                        .map_err(|e| e.to_string())?;
+                    for r in rows {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\tattempts={}\t{}",
+                            r.id,
+                            r.status,
+                            r.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                            r.to_address,
+                            r.template,
+                            r.attempts,
+                            r.last_error.unwrap_or_default()
+                        );
+                    }
+                }
+                OutboxCommand::Retry { id } => {
+                    outbox::retry(&mut conn, &id, now).map_err(|e| e.to_string())?;
+                    println!("{id} will be sent again");
+                }
+                OutboxCommand::Cancel { id } => {
+                    outbox::cancel(&mut conn, &id).map_err(|e| e.to_string())?;
+                    println!("{id} cancelled");
+                }
+            }
             Ok(())
         }
         Command::Holiday { command: HolidayCommand::Add { nation, date, title } } => {

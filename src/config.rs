@@ -20,6 +20,8 @@ pub struct Config {
     /// The first wait before a failed email is tried again; each further failure doubles it,
     /// up to an hour.
     pub retry_base_secs: u64,
+    /// A folder of email templates that override the built-in ones.
+    pub email_templates: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,7 @@ impl Config {
             sweep_interval_secs: parse_secs("REDRESS_SWEEP_SECS", 60)?,
             outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
             retry_base_secs: parse_secs("REDRESS_RETRY_BASE_SECS", 60)?,
+            email_templates: var("REDRESS_EMAIL_TEMPLATES").map(PathBuf::from),
         };
         config.validate()?;
         Ok(config)

@@ -25,7 +25,8 @@ pub enum StartError {
 }
 
 pub fn services(config: &Config) -> Result<Services, StartError> {
-    let emails = EmailTemplates::load().map_err(|e| StartError::Setup(e.to_string()))?;
+    let emails = EmailTemplates::load(config.email_templates.as_deref())
+        .map_err(|e| StartError::Setup(e.to_string()))?;
     Ok(Services { base_url: config.base_url.clone(), emails })
 }
 

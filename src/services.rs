@@ -857,7 +857,7 @@ fn record(
                 None => None,
             };
             let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
-            let rendered = svc.emails.render(order.template, &context)?;
+            let rendered = svc.emails.render(order.template, &org.slug, &context)?;
             diesel::insert_into(outbox::table)
                 .values(&OutboxRow {
                     id: new_id(),
@@ -877,6 +877,7 @@ fn record(
                     locked_until: None,
                     created_at: to_db_time(now),
                     sent_at: None,
+                    body_html: Some(rendered.html),
                 })
                 .execute(conn)?;
         }
@@ -1537,5 +1538,118 @@ pub fn preview_removal(
     case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
     let link = Some(format!("{}/c/(private link made on sending)", svc.base_url));
     let context = email_context(conn, &staff.org, &case, &opening, false, link, Some(&explanation))?;
-    Ok(svc.emails.render(EmailTemplate::RemovalNotice, &context)?)
+    Ok(svc.emails.render(EmailTemplate::RemovalNotice, &staff.org.slug, &context)?)
+}
+
+#[cfg(test)]
+mod email_snapshots {
+    //! Every email template rendered for one sample case, subject, text and HTML, compared with
+    //! the snapshots in `src/snapshots/` (review changes with `cargo insta review`, or accept
+    //! them with `INSTA_UPDATE=always`).
+
+    use super::*;
+
+    fn sample(template: EmailTemplate) -> EmailContext {
+        let staff = matches!(
+            template,
+            EmailTemplate::NewAppeal
+                | EmailTemplate::NewComplaint
+                | EmailTemplate::OverdueSecretary
+                | EmailTemplate::CommitteeOverdue
+                | EmailTemplate::EscalationReceived
+                | EmailTemplate::DecisionStaff
+                | EmailTemplate::WithdrawnStaff
+                | EmailTemplate::InfoProvided
+                | EmailTemplate::InfoNotProvided
+                | EmailTemplate::ResponseReminder
+                | EmailTemplate::CommitteeReminder
+        );
+        let complaint = matches!(template, EmailTemplate::ComplaintReceived | EmailTemplate::NewComplaint);
+        EmailContext {
+            org: OrgView {
+                name: "Penrith & The Border CLP".into(),
+                secretary_email: "secretary@penrith.example".into(),
+            },
+            case: CaseView {
+                reference: "PEN-2026-0007".into(),
+                kind: if complaint { "complaint" } else { "removal" }.into(),
+                state: "appeal_lodged".into(),
+                state_words: CaseState::AppealLodged.describe().into(),
+                platform: "Facebook".into(),
+                content_url: "https://facebook.com/penrithclp/posts/1234".into(),
+                content_text: "You are all <idiots> & crooks.".into(),
+                author_name: "Pat Poster".into(),
+                explanation: "A personal insult aimed at other members.".into(),
+                rules: vec![CitedRule {
+                    code: "3a".into(),
+                    title: "Personal attacks".into(),
+                    summary: "Criticise views, never people.".into(),
+                }],
+                opened_on: "Thursday 2 April 2026".into(),
+            },
+            link: (!staff).then(|| "https://redress.example/c/0123456789abcdef".into()),
+            due: Some(DueView { kind: "response".into(), date: "Monday 13 April 2026".into() }),
+            answer_by: (template == EmailTemplate::InfoRequest).then(|| "Friday 10 April 2026".into()),
+            outcome: Some(if complaint { "no_action" } else { "uphold" }.into()),
+            words: Some("The words written with this step.\n\nA second paragraph.".into()),
+            staff: staff.then(|| StaffView {
+                reporter_name: "Robin Reporter".into(),
+                reporter_email: "robin@reporter.example".into(),
+                timeline: vec![TimelineLine {
+                    when: "Thursday 2 April 2026 at 10:00".into(),
+                    what: "Removal recorded and notice given".into(),
+                    words: Some("A personal insult aimed at other members.".into()),
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn every_email_template() {
+        let templates = EmailTemplates::load(None).unwrap();
+        for template in EmailTemplate::ALL {
+            let rendered = templates.render(*template, "penrith", &sample(*template)).unwrap();
+            assert!(!rendered.subject.contains('\n'));
+            assert!(
+                rendered.html.contains("&lt;idiots&gt;") || !rendered.text.contains("<idiots>"),
+                "{template}: HTML escaped"
+            );
+            insta::assert_snapshot!(
+                template.as_str(),
+                format!(
+                    "Subject: {}\n\n{}\n----- HTML -----\n{}",
+                    rendered.subject, rendered.text, rendered.html
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn an_organisation_may_override_a_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("orgs/penrith/removal_notice");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(own.join("subject.hbs"), "Notice from {{org.name}} about {{case.reference}}").unwrap();
+        let everyone = dir.path().join("appeal_received");
+        std::fs::create_dir_all(&everyone).unwrap();
+        std::fs::write(everyone.join("subject.hbs"), "Appeal received: {{case.reference}}").unwrap();
+        let templates = EmailTemplates::load(Some(dir.path())).unwrap();
+        let ctx = sample(EmailTemplate::RemovalNotice);
+        assert_eq!(
+            templates.render(EmailTemplate::RemovalNotice, "penrith", &ctx).unwrap().subject,
+            "Notice from Penrith & The Border CLP about PEN-2026-0007"
+        );
+        assert!(templates
+            .render(EmailTemplate::RemovalNotice, "westend", &ctx)
+            .unwrap()
+            .subject
+            .contains("your post was removed"));
+        assert_eq!(
+            templates.render(EmailTemplate::AppealReceived, "westend", &ctx).unwrap().subject,
+            "Appeal received: PEN-2026-0007"
+        );
+        // A broken override is refused at start-up, not at the first email.
+        std::fs::write(everyone.join("text.hbs"), "{{#if}}").unwrap();
+        assert!(EmailTemplates::load(Some(dir.path())).is_err());
+    }
 }

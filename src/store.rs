@@ -170,6 +170,7 @@ pub struct OutboxRow {
     pub locked_until: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub sent_at: Option<NaiveDateTime>,
+    pub body_html: Option<String>,
 }
 
 pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Organisation>> {

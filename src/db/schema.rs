@@ -148,6 +148,7 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        body_html -> Nullable<Text>,
     }
 }
 

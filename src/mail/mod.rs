@@ -1,9 +1,13 @@
-//! Email: templates embedded in the binary, the transport built once, and the outbox worker
-//! that delivers what the services queued.
+//! Email: templates embedded in the binary (which a folder given by configuration may
+//! override), the transport built once, and the outbox worker that delivers what the services
+//! queued.
 
 pub mod outbox;
 
-use handlebars::Handlebars;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use handlebars::{handlebars_helper, Handlebars};
 use rust_embed::RustEmbed;
 use serde::Serialize;
 
@@ -14,15 +18,21 @@ use crate::domain::EmailTemplate;
 struct EmailAssets;
 
 /// The email templates, compiled once. Each email is a folder in `emails/` holding
-/// `subject.hbs` and `text.hbs`; `partials/` holds pieces they share.
+/// `subject.hbs`, `text.hbs` and `html.hbs`; `partials/` holds the pieces they share (the
+/// footer, the HTML layout). A folder of overrides replaces any of them: `<dir>/<email>/<part>.hbs`
+/// for every organisation, `<dir>/orgs/<slug>/<email>/<part>.hbs` for one.
 pub struct EmailTemplates {
-    registry: Handlebars<'static>,
+    /// Subjects and text bodies: nothing is escaped.
+    text: Handlebars<'static>,
+    /// HTML bodies: everything is escaped.
+    html: Handlebars<'static>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedEmail {
     pub subject: String,
     pub text: String,
+    pub html: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,45 +41,116 @@ pub enum TemplateError {
     Missing(String),
     #[error("email template {name} does not compile: {source}")]
     Compile { name: String, source: Box<handlebars::TemplateError> },
+    #[error("cannot read the email template folder {0}: {1}")]
+    Folder(String, std::io::Error),
+}
+
+handlebars_helper!(paragraphs: |text: str| {
+    // Blank lines part paragraphs; single line breaks stay line breaks.
+    text.split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+});
+
+/// Reads every `*.hbs` below `dir`, keyed by its path without the extension.
+fn read_folder(dir: &Path) -> Result<BTreeMap<String, String>, TemplateError> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(base, &path, out)?;
+            } else if path.extension().is_some_and(|e| e == "hbs") {
+                let rel = path.strip_prefix(base).unwrap_or(&path).with_extension("");
+                let name =
+                    rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+                out.insert(name, std::fs::read_to_string(&path)?);
+            }
+        }
+        Ok(())
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out).map_err(|e| TemplateError::Folder(dir.display().to_string(), e))?;
+    Ok(out)
 }
 
 impl EmailTemplates {
-    pub fn load() -> Result<Self, TemplateError> {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        // Plain-text mail: nothing is HTML, so nothing is escaped.
-        registry.register_escape_fn(handlebars::no_escape);
+    /// The embedded templates, with the overrides in `override_dir` on top.
+    pub fn load(override_dir: Option<&Path>) -> Result<Self, TemplateError> {
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
         for path in EmailAssets::iter() {
-            let Some(name) = path.strip_suffix(".hbs") else {
-                continue;
-            };
+            let Some(name) = path.strip_suffix(".hbs") else { continue };
             let file = EmailAssets::get(&path).ok_or_else(|| TemplateError::Missing(path.to_string()))?;
-            let source = String::from_utf8_lossy(&file.data).into_owned();
-            let result = match name.strip_prefix("partials/") {
-                Some(partial) => registry.register_partial(partial, source),
-                None => registry.register_template_string(name, source),
+            sources.insert(name.to_string(), String::from_utf8_lossy(&file.data).into_owned());
+        }
+        if let Some(dir) = override_dir {
+            sources.extend(read_folder(dir)?);
+        }
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        html.register_helper("paragraphs", Box::new(paragraphs));
+        for (name, source) in &sources {
+            let compile = |e: handlebars::TemplateError| TemplateError::Compile {
+                name: name.clone(),
+                source: Box::new(e),
             };
-            result.map_err(|e| TemplateError::Compile { name: name.to_string(), source: Box::new(e) })?;
+            match name.strip_prefix("partials/") {
+                Some(partial) => {
+                    text.register_partial(partial, source).map_err(compile)?;
+                    html.register_partial(partial, source).map_err(compile)?;
+                }
+                None if name.ends_with("/html") => {
+                    html.register_template_string(name, source).map_err(compile)?
+                }
+                None => text.register_template_string(name, source).map_err(compile)?,
+            }
         }
         for template in EmailTemplate::ALL {
-            for part in ["subject", "text"] {
+            for (part, registry) in [("subject", &text), ("text", &text), ("html", &html)] {
                 let name = format!("{template}/{part}");
                 if !registry.has_template(&name) {
                     return Err(TemplateError::Missing(name));
                 }
             }
         }
-        Ok(EmailTemplates { registry })
+        Ok(EmailTemplates { text, html })
     }
 
+    fn name(registry: &Handlebars<'static>, org_slug: &str, template: EmailTemplate, part: &str) -> String {
+        let own = format!("orgs/{org_slug}/{template}/{part}");
+        if registry.has_template(&own) {
+            own
+        } else {
+            format!("{template}/{part}")
+        }
+    }
+
+    /// Renders one email for an organisation (using its own templates where it has them).
     pub fn render<C: Serialize>(
         &self,
         template: EmailTemplate,
+        org_slug: &str,
         context: &C,
     ) -> Result<RenderedEmail, handlebars::RenderError> {
-        let subject = self.registry.render(&format!("{template}/subject"), context)?;
-        let text = self.registry.render(&format!("{template}/text"), context)?;
-        Ok(RenderedEmail { subject: one_line(&subject), text })
+        let subject = self.text.render(&Self::name(&self.text, org_slug, template, "subject"), context)?;
+        let subject = one_line(&subject);
+        let text = self.text.render(&Self::name(&self.text, org_slug, template, "text"), context)?;
+        #[derive(Serialize)]
+        struct Html<'a, C> {
+            #[serde(flatten)]
+            context: &'a C,
+            subject: &'a str,
+            text: &'a str,
+        }
+        let html = self.html.render(
+            &Self::name(&self.html, org_slug, template, "html"),
+            &Html { context, subject: &subject, text: &text },
+        )?;
+        Ok(RenderedEmail { subject, text, html })
     }
 }
 
@@ -89,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_template_is_present_and_compiles() {
-        EmailTemplates::load().unwrap();
+        EmailTemplates::load(None).unwrap();
     }
 
     #[test]

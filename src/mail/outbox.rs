@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use lettre::message::{header::ContentType, Mailbox};
+use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
@@ -68,21 +68,45 @@ impl Mailer {
         Ok(Mailer { transport, from, domain, retry_base })
     }
 
-    fn build(&self, row: &OutboxRow) -> Result<Message, String> {
+    fn message_id(&self, outbox_id: &str) -> String {
+        format!("<{outbox_id}@{}>", self.domain)
+    }
+
+    /// The message as it goes out: text and HTML alternatives, a Message-ID made from the
+    /// outbox row (so a retry sends the same one), replies to the organisation, and the earlier
+    /// emails of the case to the same person as its thread. Every header value comes from a
+    /// checked address or from a subject folded to one line; lettre encodes the rest.
+    pub fn build(&self, row: &OutboxRow, thread: &Thread) -> Result<Message, String> {
         let to: Mailbox = row.to_address.parse().map_err(|e| format!("bad recipient address: {e}"))?;
-        Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(row.subject.clone())
-            .message_id(Some(format!("<{}@{}>", row.id, self.domain)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(row.body_text.clone())
-            .map_err(|e| format!("cannot build the message: {e}"))
+            .subject(crate::mail::one_line(&row.subject))
+            .message_id(Some(self.message_id(&row.id)));
+        if let Some(reply_to) = &thread.reply_to {
+            let mailbox: Mailbox = reply_to.parse().map_err(|e| format!("bad reply-to address: {e}"))?;
+            builder = builder.reply_to(mailbox);
+        }
+        if let Some(last) = thread.earlier.last() {
+            builder = builder.in_reply_to(self.message_id(last));
+            let refs: Vec<String> = thread.earlier.iter().map(|id| self.message_id(id)).collect();
+            builder = builder.references(refs.join(" "));
+        }
+        let text = SinglePart::builder().header(ContentType::TEXT_PLAIN).body(row.body_text.clone());
+        let result = match &row.body_html {
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html.clone())),
+            ),
+            None => builder.singlepart(text),
+        };
+        result.map_err(|e| format!("cannot build the message: {e}"))
     }
 
     /// Sends one message. `Err((permanent, reason))` on failure.
-    async fn send(&self, row: &OutboxRow) -> Result<(), (bool, String)> {
-        let message = self.build(row).map_err(|e| (true, e))?;
+    async fn send(&self, row: &OutboxRow, thread: &Thread) -> Result<(), (bool, String)> {
+        let message = self.build(row, thread).map_err(|e| (true, e))?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
@@ -95,6 +119,41 @@ impl Mailer {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct MailSetupError(String);
+
+/// Where an email sits in its case's correspondence: the organisation's address for replies,
+/// and the earlier emails of the case to the same recipient, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Thread {
+    pub reply_to: Option<String>,
+    pub earlier: Vec<String>,
+}
+
+/// How long temporary failures are retried before an email is given up as failed.
+const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(48);
+
+pub fn thread_of(conn: &mut DbConnection, row: &OutboxRow) -> QueryResult<Thread> {
+    use crate::db::schema::organisations;
+    let reply_to: Option<String> = organisations::table
+        .find(&row.organisation_id)
+        .select(organisations::secretary_email)
+        .first(conn)
+        .optional()?;
+    let earlier = match &row.case_id {
+        Some(case_id) => outbox::table
+            .filter(outbox::case_id.eq(case_id))
+            .filter(outbox::to_address.eq(&row.to_address))
+            .filter(
+                outbox::created_at
+                    .lt(row.created_at)
+                    .or(outbox::created_at.eq(row.created_at).and(outbox::id.lt(&row.id))),
+            )
+            .order((outbox::created_at, outbox::id))
+            .select(outbox::id)
+            .load(conn)?,
+        None => vec![],
+    };
+    Ok(Thread { reply_to, earlier })
+}
 
 /// Takes up to a batch of due rows for this worker. A row is taken only if the guarded update
 /// changes it, so a row taken by another worker in the meantime is skipped.
@@ -140,6 +199,15 @@ pub fn backoff(attempts: i32, base: chrono::Duration) -> chrono::Duration {
     (base * (1 << exp)).min(chrono::Duration::hours(1))
 }
 
+/// The backoff spread by up to a fifth either way, so that many emails failing together do not
+/// all come back at the same moment.
+pub fn with_jitter(wait: chrono::Duration) -> chrono::Duration {
+    use rand::Rng;
+    let ms = wait.num_milliseconds().max(1);
+    let spread = ms / 5;
+    chrono::Duration::milliseconds(ms + rand::rng().random_range(-spread..=spread))
+}
+
 /// Private links are only ever stored as hashes; a queued email has to carry the link until
 /// it is sent, and loses it then.
 pub fn redact_links(body: &str) -> String {
@@ -169,6 +237,7 @@ fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> 
             outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
             outbox::last_error.eq(None::<String>),
             outbox::body_text.eq(redact_links(&row.body_text)),
+            outbox::body_html.eq(row.body_html.as_deref().map(redact_links)),
         ))
         .execute(conn)
 }
@@ -196,13 +265,30 @@ fn record_failure(
 pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
-        let batch = db::run(pool, |conn| Ok(claim(conn, Utc::now())?)).await?;
+        let batch = db::run(pool, |conn| {
+            let rows = claim(conn, Utc::now())?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let thread = thread_of(conn, &row)?;
+                out.push((row, thread));
+            }
+            Ok(out)
+        })
+        .await?;
         if batch.is_empty() {
             return Ok(report);
         }
-        for row in batch {
-            let result = mailer.send(&row).await;
+        for (row, thread) in batch {
+            let mut result = mailer.send(&row, &thread).await;
             let now = Utc::now();
+            // Temporary failures are retried for two days; after that the email is failed, so
+            // that the organisation learns of it rather than waiting for ever.
+            if let Err((false, reason)) = &result {
+                if now - crate::db::from_db_time(row.created_at) > GIVE_UP_AFTER {
+                    result =
+                        Err((true, format!("gave up after 48 hours of temporary failures; last: {reason}")));
+                }
+            }
             match &result {
                 Ok(()) => report.sent += 1,
                 Err((true, _)) => report.failed += 1,
@@ -212,7 +298,7 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
                 tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, %reason, "email not delivered");
             }
             let row_for_db = row.clone();
-            let retry_after = backoff(row.attempts, mailer.retry_base);
+            let retry_after = with_jitter(backoff(row.attempts, mailer.retry_base));
             db::run(pool, move |conn| {
                 match result {
                     Ok(()) => record_sent(conn, &row_for_db, now)?,
@@ -230,6 +316,77 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
             return Ok(report);
         }
     }
+}
+
+/// The outbox for an admin: newest first, optionally one status or one organisation.
+pub fn list(
+    conn: &mut DbConnection,
+    status: Option<&str>,
+    org_slug: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<OutboxRow>> {
+    use crate::db::schema::organisations;
+    let mut query = outbox::table
+        .select(OutboxRow::as_select())
+        .order(outbox::created_at.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        if !["pending", "sending", "sent", "failed", "cancelled"].contains(&status) {
+            return Err(crate::error::AppError::field(
+                "status",
+                "is one of pending, sending, sent, failed, cancelled",
+            ));
+        }
+        query = query.filter(outbox::status.eq(status.to_string()));
+    }
+    if let Some(slug) = org_slug {
+        let id: String = organisations::table
+            .filter(organisations::slug.eq(slug))
+            .select(organisations::id)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?;
+        query = query.filter(outbox::organisation_id.eq(id));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// Queues an email again, at once: a failed or cancelled one, or a pending one waiting out
+/// its backoff. A sent email is never sent twice.
+pub fn retry(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> AppResult<()> {
+    let n = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(outbox::status.eq_any([
+        "failed",
+        "cancelled",
+        "pending",
+    ])))
+    .set((
+        outbox::status.eq("pending"),
+        outbox::next_attempt_at.eq(to_db_time(now)),
+        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(crate::error::AppError::Conflict(format!(
+            "email {id} does not exist, or is sent or being sent"
+        )));
+    }
+    Ok(())
+}
+
+/// Stops an email that has not gone out.
+pub fn cancel(conn: &mut DbConnection, id: &str) -> AppResult<()> {
+    let n = diesel::update(
+        outbox::table.filter(outbox::id.eq(id)).filter(outbox::status.eq_any(["failed", "pending"])),
+    )
+    .set((outbox::status.eq("cancelled"), outbox::locked_until.eq(None::<chrono::NaiveDateTime>)))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(crate::error::AppError::Conflict(format!(
+            "email {id} does not exist, or is sent, being sent or cancelled"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

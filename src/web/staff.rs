@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::session::{self, SignedIn, Staff};
 use super::{form_errors, page_error, AppState};
 use crate::auth::{self, Session, SetupInput};
-use crate::db::schema::cases;
+use crate::db::schema::{cases, outbox};
 use crate::db::{self, from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, Outcome, Role};
@@ -392,6 +392,7 @@ async fn queue(
     let state_filter = filter.state.filter(|s| !s.is_empty());
     let kind_filter = filter.kind.filter(|s| !s.is_empty());
     let (sf, kf) = (state_filter.clone(), kind_filter.clone());
+    let is_admin = session.has(Role::Admin);
     let result = db::run(&state.pool, move |conn| {
         let open: Vec<&str> = CaseState::ALL.iter().filter(|s| !s.is_final()).map(|s| s.as_str()).collect();
         let all: Vec<CaseRow> = cases::table
@@ -399,13 +400,34 @@ async fn queue(
             .filter(cases::state.eq_any(&open))
             .select(CaseRow::as_select())
             .load(conn)?;
-        Ok(all)
+        // Admins are told of every email that could not be delivered.
+        let failed: Vec<(Option<String>, String, String, Option<String>)> = if is_admin {
+            outbox::table
+                .left_join(cases::table.on(outbox::case_id.eq(cases::id.nullable())))
+                .filter(outbox::organisation_id.eq(&org.id))
+                .filter(outbox::status.eq("failed"))
+                .order(outbox::created_at.desc())
+                .select((
+                    cases::reference.nullable(),
+                    outbox::to_address,
+                    outbox::template,
+                    outbox::last_error,
+                ))
+                .load(conn)?
+        } else {
+            vec![]
+        };
+        Ok((all, failed))
     })
     .await;
-    let all = match result {
-        Ok(all) => all,
+    let (all, failed) = match result {
+        Ok(r) => r,
         Err(e) => return staff_error(&state, &session, e),
     };
+    let failed: Vec<Value> = failed
+        .into_iter()
+        .map(|(reference, to, template, error)| json!({ "reference": reference, "to": to, "template": template, "error": error }))
+        .collect();
     let org = org_of(&session);
     let tz = org.tz();
     let now = Utc::now();
@@ -439,7 +461,10 @@ async fn queue(
         StatusCode::OK,
         "staff/queue",
         "Work queue",
-        json!({ "counts": counts, "cases": rows, "states": states, "kinds": kinds, "filtered": sf.is_some() || kf.is_some() }),
+        json!({
+            "counts": counts, "cases": rows, "states": states, "kinds": kinds,
+            "filtered": sf.is_some() || kf.is_some(), "failed_emails": failed,
+        }),
     )
 }
 

@@ -46,6 +46,10 @@ impl Mail {
 #[derive(Clone)]
 struct SmtpSink {
     received: Arc<Mutex<Vec<Mail>>>,
+    /// Answers to give instead of accepting, one per message, in order.
+    script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
+    /// Every answer given at the end of a message, accepted or not.
+    answers: Arc<Mutex<Vec<u16>>>,
     to: Vec<String>,
     data: Vec<u8>,
 }
@@ -62,12 +66,24 @@ impl Handler for SmtpSink {
         Ok(())
     }
 
+    fn rcpt(&mut self, _to: &str) -> Response {
+        // A scripted answer refuses the message at its recipient, as servers do for an unknown
+        // mailbox (5xx) or when busy (4xx).
+        if let Some((code, message)) = self.script.lock().unwrap().pop_front() {
+            self.answers.lock().unwrap().push(code);
+            return Response::custom(code, message);
+        }
+        response::OK
+    }
+
     fn data_end(&mut self) -> Response {
+        self.answers.lock().unwrap().push(250);
         let raw = String::from_utf8_lossy(&self.data).replace("\r\n", "\n");
         let (headers, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
         // Unfold continued header lines.
         let headers = headers.replace("\n ", " ").replace("\n\t", " ");
-        let qp = headers.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
+        // Multipart messages name the encoding in each part.
+        let qp = raw.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
         let body = if qp { decode_quoted_printable(body) } else { body.to_string() };
         let subject = headers
             .lines()
@@ -102,6 +118,8 @@ fn decode_quoted_printable(body: &str) -> String {
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<Mail>>>,
+    script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
+    answers: Arc<Mutex<Vec<u16>>>,
 }
 
 impl SmtpServer {
@@ -113,13 +131,31 @@ impl SmtpServer {
     pub fn start_on(listener: TcpListener) -> Self {
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let sink = SmtpSink { received: received.clone(), to: vec![], data: vec![] };
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let sink = SmtpSink {
+            received: received.clone(),
+            script: script.clone(),
+            answers: answers.clone(),
+            to: vec![],
+            data: vec![],
+        };
         std::thread::spawn(move || {
             let mut server = Server::new(sink);
             server.with_name("test.smtp").with_num_threads(16).with_tcp_listener(listener);
             let _ = server.serve();
         });
-        SmtpServer { port, received }
+        SmtpServer { port, received, script, answers }
+    }
+
+    /// The next message gets this answer instead of being accepted.
+    pub fn answer_next(&self, code: u16, message: &str) {
+        self.script.lock().unwrap().push_back((code, message.to_string()));
+    }
+
+    /// Every answer given to a whole message so far (250 when accepted).
+    pub fn answers(&self) -> Vec<u16> {
+        self.answers.lock().unwrap().clone()
     }
 
     pub fn all(&self) -> Vec<Mail> {
@@ -181,6 +217,7 @@ impl TestApp {
             sweep_interval_secs: 3600,
             outbox_poll_secs: 1,
             retry_base_secs: 1,
+            email_templates: None,
         };
         config.validate().unwrap();
         // Migrate before the server starts so the CLI and the server never race on it.
