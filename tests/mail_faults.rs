@@ -231,3 +231,35 @@ fn nothing_in_a_header_can_be_injected() {
     bad.to_address = "pat@poster.example\r\nBcc: evil@attacker.example".into();
     assert!(mailer.build(&bad, &thread).is_err());
 }
+
+#[test]
+fn an_email_left_sending_by_a_crashed_worker_goes_out_after_its_lease() {
+    use diesel::prelude::*;
+    use redress::db::schema::outbox;
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let app = TestApp::start_with(SmtpServer::start(), port);
+    let cast = app.setup();
+    let (_, case) = app.record_removal(&cast.moderator, json!({}));
+    let reference = case["reference"].as_str().unwrap().to_string();
+    // As if a worker had claimed it and died: "sending", with a lease that has not run out.
+    let pool = redress::db::connect(&app.db_path.display().to_string(), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let lease_end = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(3);
+    wait("the first failed attempt", || {
+        emails(&app, &cast, &reference)[0]["attempts"].as_i64().unwrap() >= 1
+    });
+    diesel::update(outbox::table)
+        .set((outbox::status.eq("sending"), outbox::locked_until.eq(Some(lease_end))))
+        .execute(&mut *conn)
+        .unwrap();
+    let smtp = SmtpServer::start_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(smtp.all().is_empty(), "nobody takes an email whose lease is still running");
+    wait("the email, once its lease ran out", || !smtp.all().is_empty());
+    app.wait_outbox_settled();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(smtp.all().len(), 1);
+    assert_eq!(emails(&app, &cast, &reference)[0]["status"], "sent");
+}
