@@ -23,6 +23,30 @@ fn appealed(app: &TestApp, cast: &Cast) -> (String, String) {
     (reference, link)
 }
 
+/// Runs `n` sweeps at the same instant, as separate processes at the same time.
+fn sweep_at_once(app: &TestApp, now: &str, n: usize) {
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (db, base, port, now) =
+                (app.db_path.clone(), app.base_url.clone(), app.smtp_port, now.to_string());
+            std::thread::spawn(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
+                    .args(["sweep", "--now", &now])
+                    .env("DATABASE_URL", db)
+                    .env("REDRESS_BASE_URL", base)
+                    .env("SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+                    .env("RUST_LOG", "warn")
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 fn case(app: &TestApp, cast: &Cast, reference: &str) -> serde_json::Value {
     app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None).1
 }
@@ -93,51 +117,14 @@ fn reminders_and_alerts_go_out_once_however_often_the_sweep_runs() {
     for _ in 0..3 {
         app.cli_ok(&["sweep", "--now", &reminder_time]);
     }
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let args = ["sweep", "--now", &reminder_time].map(str::to_string);
-            let (db, base, port) = (app.db_path.clone(), app.base_url.clone(), app.smtp_port);
-            std::thread::spawn(move || {
-                std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
-                    .args(&args)
-                    .env("DATABASE_URL", db)
-                    .env("REDRESS_BASE_URL", base)
-                    .env("SMTP_URL", format!("smtp://127.0.0.1:{port}"))
-                    .env("RUST_LOG", "warn")
-                    .output()
-                    .unwrap()
-            })
-        })
-        .collect();
-    for h in handles {
-        let out = h.join().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    sweep_at_once(&app, &reminder_time, 3);
     let reminder = app.mail_to(MODERATOR, "Reminder: response due");
     assert!(reminder.subject.contains(&reference));
     app.mail_to(MODERATOR2, "Reminder: response due");
 
     // Past the deadline: the overdue alert, also swept repeatedly and at once.
     let late = (due + Duration::minutes(1)).to_rfc3339();
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let args = ["sweep", "--now", &late].map(str::to_string);
-            let (db, base, port) = (app.db_path.clone(), app.base_url.clone(), app.smtp_port);
-            std::thread::spawn(move || {
-                std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
-                    .args(&args)
-                    .env("DATABASE_URL", db)
-                    .env("REDRESS_BASE_URL", base)
-                    .env("SMTP_URL", format!("smtp://127.0.0.1:{port}"))
-                    .env("RUST_LOG", "warn")
-                    .output()
-                    .unwrap()
-            })
-        })
-        .collect();
-    for h in handles {
-        assert!(h.join().unwrap().status.success());
-    }
+    sweep_at_once(&app, &late, 3);
     app.cli_ok(&["sweep", "--now", &late]);
     app.mail_to(SECRETARY, "Response overdue");
     app.wait_outbox_settled();

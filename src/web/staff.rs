@@ -806,37 +806,8 @@ async fn staff_step(
         )
     })
     .await;
-    match result {
-        Ok(case) => {
-            tracing::info!(case = %case.reference, state = %case.state, user = %session.user.email, "case changed");
-            state.outbox_wake.notify_one();
-            see_other(&format!("/staff/cases/{}", case.reference))
-        }
-        Err(AppError::Validation(errors)) => {
-            let s = session.clone();
-            let view = db::run(&state.pool, move |conn| {
-                let case = services::find_case(conn, org_of(&s), &reference)?;
-                case_view(conn, &s, &case)
-            })
-            .await;
-            match view {
-                Ok(view) => render_case(
-                    &state,
-                    &session,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    view,
-                    if decide { "decision" } else { "response" },
-                    &form,
-                    &errors,
-                ),
-                Err(e) => staff_error(&state, &session, e),
-            }
-        }
-        Err(e) => {
-            tracing::warn!(user = %session.user.email, error = %e, "case action refused");
-            staff_error(&state, &session, e)
-        }
-    }
+    let form_name = if decide { "decision" } else { "response" };
+    finish_case_step(&state, &session, reference, form_name, &form, result).await
 }
 
 async fn respond(
@@ -907,8 +878,22 @@ async fn request_info(
         services::request_info(conn, &svc, &staff, &r, question.as_deref(), Utc::now())
     })
     .await;
+    finish_case_step(&state, &session, reference, "question", &form, result).await
+}
+
+/// After a step on the case page: to the case on success, the form again with its errors and
+/// answers when the input was refused, an error page otherwise.
+async fn finish_case_step(
+    state: &AppState,
+    session: &Session,
+    reference: String,
+    form_name: &str,
+    form: &HashMap<String, String>,
+    result: Result<CaseRow, AppError>,
+) -> HttpResponse {
     match result {
         Ok(case) => {
+            tracing::info!(case = %case.reference, state = %case.state, user = %session.user.email, "case changed");
             state.outbox_wake.notify_one();
             see_other(&format!("/staff/cases/{}", case.reference))
         }
@@ -921,17 +906,20 @@ async fn request_info(
             .await;
             match view {
                 Ok(view) => render_case(
-                    &state,
-                    &session,
+                    state,
+                    session,
                     StatusCode::UNPROCESSABLE_ENTITY,
                     view,
-                    "question",
-                    &form,
+                    form_name,
+                    form,
                     &errors,
                 ),
-                Err(e) => staff_error(&state, &session, e),
+                Err(e) => staff_error(state, session, e),
             }
         }
-        Err(e) => staff_error(&state, &session, e),
+        Err(e) => {
+            tracing::warn!(user = %session.user.email, error = %e, "case action refused");
+            staff_error(state, session, e)
+        }
     }
 }
