@@ -496,6 +496,7 @@ fn insert_opened(
     opening: &Transition,
 ) -> AppResult<CaseRow> {
     let org = ctx.org;
+    store::lock_org(conn, &org.id)?;
     case.ref_number = store::next_reference_number(conn, &org.id, case.ref_year)?;
     case.reference = format!("{}-{}-{:04}", org.reference_prefix, case.ref_year, case.ref_number);
     case.state = opening.to.state.as_str().into();
@@ -1145,6 +1146,7 @@ fn send_reminders(
         .load(conn)?;
     for id in candidates {
         write_tx(conn, |conn| {
+            store::lock_case(conn, &id)?;
             let case = store::case_by_id(conn, &id)?;
             let org = store::org_by_id(conn, &case.organisation_id)?;
             let status = status_of(&case)?;

@@ -284,3 +284,20 @@ pub fn extra_closed_days(conn: &mut DbConnection, org: &Organisation) -> QueryRe
         .order(closed_days::day)
         .load(conn)
 }
+
+/// Takes the write lock on one case row for the rest of the transaction (a no-op update: on
+/// PostgreSQL it locks the row, on SQLite the transaction already holds the database's lock),
+/// so that steps that do not otherwise change the case still happen one at a time.
+pub fn lock_case(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(cases::table.find(id)).set(cases::id.eq(cases::id)).execute(conn)?;
+    Ok(())
+}
+
+/// The same for an organisation: new cases of one organisation take their reference numbers
+/// one at a time.
+pub fn lock_org(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(organisations::table.find(id))
+        .set(organisations::id.eq(organisations::id))
+        .execute(conn)?;
+    Ok(())
+}

@@ -28,7 +28,7 @@ fn sweep_at_once(app: &TestApp, now: &str, n: usize) {
     let handles: Vec<_> = (0..n)
         .map(|_| {
             let (db, base, port, now) =
-                (app.db_path.clone(), app.base_url.clone(), app.smtp_port, now.to_string());
+                (app.database_url.clone(), app.base_url.clone(), app.smtp_port, now.to_string());
             std::thread::spawn(move || {
                 std::process::Command::new(env!("CARGO_BIN_EXE_redress"))
                     .args(["sweep", "--now", &now])

@@ -68,7 +68,7 @@ fn sent_mail_is_threaded_by_message_id_and_keeps_no_link_in_the_record() {
     assert_eq!(token.len(), 64, "256 random bits");
     use diesel::prelude::*;
     use redress::db::schema::{case_tokens, outbox};
-    let pool = redress::db::connect(&app.db_path.display().to_string(), 1).unwrap();
+    let pool = redress::db::connect(&app.database_url.clone(), 1).unwrap();
     let mut conn = pool.get().unwrap();
     let bodies: Vec<String> = outbox::table.select(outbox::body_text).load(&mut *conn).unwrap();
     assert_eq!(bodies.len(), 1);

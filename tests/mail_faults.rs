@@ -244,7 +244,7 @@ fn an_email_left_sending_by_a_crashed_worker_goes_out_after_its_lease() {
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
     // As if a worker had claimed it and died: "sending", with a lease that has not run out.
-    let pool = redress::db::connect(&app.db_path.display().to_string(), 1).unwrap();
+    let pool = redress::db::connect(&app.database_url.clone(), 1).unwrap();
     let mut conn = pool.get().unwrap();
     let lease_end = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(3);
     wait("the first failed attempt", || {

@@ -569,7 +569,7 @@ fn sessions_expire_when_idle_and_after_twelve_hours() {
     app.setup();
     let web = signed_in(&app, MODERATOR);
     let secret = web.cookie("redress_session").unwrap();
-    let pool = redress::db::connect(&app.db_path.display().to_string(), 1).unwrap();
+    let pool = redress::db::connect(&app.database_url.clone(), 1).unwrap();
     let mut conn = pool.get().unwrap();
     let now = chrono::Utc::now();
     assert!(redress::auth::load(&mut conn, &secret, now + chrono::Duration::minutes(29)).unwrap().is_some());

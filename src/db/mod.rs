@@ -8,12 +8,13 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Every backend Redress can speak to. Queries are written once against this enum; code that
 /// must differ per backend lives in this module only.
@@ -23,15 +24,41 @@ pub enum DbConnection {
     Pg(PgConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Opens connections of the backend the URL named, and no other: diesel's own manager would
+/// try each backend in turn and could open a SQLite file named after a PostgreSQL URL.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    backend: Backend,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        let conn = match &self.backend {
+            Backend::Sqlite(path) => DbConnection::Sqlite(SqliteConnection::establish(path)?),
+            Backend::Postgres(url) => DbConnection::Pg(PgConnection::establish(url)?),
+        };
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbSetupError {
     #[error("DATABASE_URL {0:?} uses a scheme Redress does not know; use a file path or sqlite://PATH")]
     UnknownScheme(String),
-    #[error("PostgreSQL is not supported yet by this version of Redress; use a SQLite file")]
-    PostgresNotYet,
     #[error("could not open the database: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("could not open the database: {0}")]
@@ -85,11 +112,7 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// Opens the pool and brings the schema up to date.
 pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
     let backend = Backend::from_url(url)?;
-    let path = match backend {
-        Backend::Sqlite(path) => path,
-        Backend::Postgres(_) => return Err(DbSetupError::PostgresNotYet),
-    };
-    let manager = ConnectionManager::<DbConnection>::new(format!("sqlite://{path}"));
+    let manager = Manager { backend };
     let pool = Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
@@ -103,7 +126,7 @@ pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
 pub fn run_migrations(conn: &mut DbConnection) -> Result<(), DbSetupError> {
     let result = match conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConnection::Pg(_) => return Err(DbSetupError::PostgresNotYet),
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
     };
     result.map_err(|e| DbSetupError::Migration(e.to_string()))
 }

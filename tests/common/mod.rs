@@ -6,7 +6,6 @@
 pub mod browser;
 pub mod web;
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -165,12 +164,48 @@ impl SmtpServer {
 
 pub struct Token(pub String);
 
+/// With TEST_DATABASE_URL (a PostgreSQL server URL), a new database for one test: its URL, the
+/// server URL, and its name. Without it, None: the test uses a SQLite file.
+fn fresh_postgres_database() -> Option<(String, String, String)> {
+    use diesel::Connection;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
+        SAID.call_once(|| {
+            eprintln!("SKIPPED PostgreSQL: TEST_DATABASE_URL is not set, so these tests run on SQLite only (.ci/run runs them on both)")
+        });
+        return None;
+    };
+    let name = format!("redress_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn =
+        diesel::PgConnection::establish(&admin).expect("TEST_DATABASE_URL reaches a PostgreSQL server");
+    diesel::RunQueryDsl::execute(diesel::sql_query(format!("CREATE DATABASE {name}")), &mut conn).unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+    Some((format!("{base}/{name}"), admin, name))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        if let Some((admin, name)) = &self.pg_database {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::RunQueryDsl::execute(
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+                    &mut conn,
+                );
+            }
+        }
+    }
+}
+
 /// A running Redress with its database, mail server and CLI.
 pub struct TestApp {
     pub dir: tempfile::TempDir,
     pub base_url: String,
     pub smtp: SmtpServer,
-    pub db_path: PathBuf,
+    /// A SQLite file of its own, or a PostgreSQL database of its own when TEST_DATABASE_URL
+    /// names a server.
+    pub database_url: String,
+    pg_database: Option<(String, String)>,
     pub smtp_port: u16,
     http: ureq::Agent,
 }
@@ -202,12 +237,15 @@ impl TestApp {
     /// Starts Redress delivering to `smtp_port` (which may have no server yet).
     pub fn start_with(smtp: SmtpServer, smtp_port: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("redress.db");
+        let (database_url, pg_database) = match fresh_postgres_database() {
+            Some((url, admin, name)) => (url, Some((admin, name))),
+            None => (dir.path().join("redress.db").display().to_string(), None),
+        };
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let base_url = format!("http://{addr}");
         let config = redress::config::Config {
-            database_url: db_path.display().to_string(),
+            database_url: database_url.clone(),
             bind: addr,
             base_url: base_url.clone(),
             smtp_url: Some(format!("smtp://127.0.0.1:{smtp_port}")),
@@ -231,7 +269,7 @@ impl TestApp {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
-        let app = TestApp { dir, base_url, smtp, db_path, smtp_port, http };
+        let app = TestApp { dir, base_url, smtp, database_url, pg_database, smtp_port, http };
         app.wait_until_up();
         app
     }
@@ -256,7 +294,7 @@ impl TestApp {
         use std::io::Write;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_redress"));
         cmd.args(args)
-            .env("DATABASE_URL", &self.db_path)
+            .env("DATABASE_URL", &self.database_url)
             .env("REDRESS_BASE_URL", &self.base_url)
             .env("SMTP_URL", format!("smtp://127.0.0.1:{}", self.smtp_port))
             .env("REDRESS_MAIL_FROM", "Penrith CLP <redress@penrith.example>")
@@ -532,7 +570,7 @@ impl TestApp {
     /// Row counts straight from the database: what "nothing changed" is checked against.
     pub fn counts(&self) -> Counts {
         use redress::db::schema::{case_events, case_tokens, cases, outbox};
-        let pool = redress::db::connect(&self.db_path.display().to_string(), 1).unwrap();
+        let pool = redress::db::connect(&self.database_url, 1).unwrap();
         let mut conn = pool.get().unwrap();
         let cases_n: i64 = cases::table.count().get_result(&mut *conn).unwrap();
         let events: i64 = case_events::table.count().get_result(&mut *conn).unwrap();

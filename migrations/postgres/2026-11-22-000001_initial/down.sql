@@ -1,0 +1,11 @@
+DROP TABLE outbox;
+DROP TRIGGER case_events_no_change ON case_events;
+DROP FUNCTION case_events_append_only();
+DROP TABLE case_events;
+DROP TABLE case_tokens;
+DROP TABLE cases;
+DROP TABLE policy_rules;
+DROP TABLE api_tokens;
+DROP TABLE memberships;
+DROP TABLE users;
+DROP TABLE organisations;
