@@ -73,6 +73,20 @@ enum Command {
         #[arg(long, value_parser = parse_instant)]
         from: DateTime<Utc>,
     },
+    /// Write an organisation's whole history as JSON (to move it to another database).
+    Export {
+        #[arg(long)]
+        org: String,
+        /// The file to write (default: standard output).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Read an export into this database, in one transaction, and check the counts.
+    Import {
+        /// The file to read (default: standard input).
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+    },
     /// The email outbox: what is queued, sent and failed; retry or cancel an email.
     Outbox {
         #[command(subcommand)]
@@ -383,6 +397,47 @@ fn run(cli: Cli) -> Result<(), String> {
             let due = schedule.deadline(kind, from);
             println!("{}", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             println!("{}", crate::domain::deadline::long_date(due, schedule.tz));
+            Ok(())
+        }
+        Command::Export { org, output } => {
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let data = crate::transfer::export(&mut conn, &org).map_err(|e| e.to_string())?;
+            let json = serde_json::to_string(&data).map_err(|e| e.to_string())?;
+            match output {
+                Some(path) => std::fs::write(&path, json)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => println!("{json}"),
+            }
+            let c = data.counts();
+            eprintln!(
+                "exported {org}: {} users, {} cases, {} events, {} emails, {} other rows",
+                c.users, c.cases, c.events, c.emails, c.others
+            );
+            Ok(())
+        }
+        Command::Import { input } => {
+            let text = match input {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                None => {
+                    let mut buf = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut buf)
+                        .map_err(|e| format!("cannot read the export: {e}"))?;
+                    buf
+                }
+            };
+            let data: crate::transfer::OrgExport =
+                serde_json::from_str(&text).map_err(|e| format!("this is not a Redress export: {e}"))?;
+            let pool = open()?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let c = crate::transfer::import(&mut conn, &data, &mut std::io::stderr())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "imported {}: {} users, {} cases, {} events, {} emails, {} other rows; counts checked",
+                data.organisation.slug, c.users, c.cases, c.events, c.emails, c.others
+            );
             Ok(())
         }
         Command::Outbox { command } => {

@@ -12,5 +12,6 @@ pub mod mail;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod transfer;
 pub mod validate;
 pub mod web;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::schema::*;
 use crate::db::DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = organisations)]
 pub struct Organisation {
     pub id: String,
@@ -31,7 +31,7 @@ pub struct Organisation {
     pub info_answer_days: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -41,7 +41,7 @@ pub struct User {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = memberships)]
 pub struct Membership {
     pub id: String,
@@ -51,7 +51,7 @@ pub struct Membership {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = api_tokens)]
 pub struct ApiToken {
     pub id: String,
@@ -64,7 +64,7 @@ pub struct ApiToken {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = policy_rules)]
 pub struct PolicyRule {
     pub id: String,
@@ -85,7 +85,7 @@ pub struct CitedRule {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = cases)]
 pub struct CaseRow {
     pub id: String,
@@ -123,7 +123,7 @@ impl CaseRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = case_tokens)]
 pub struct CaseToken {
     pub id: String,
@@ -134,7 +134,7 @@ pub struct CaseToken {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = case_events)]
 pub struct CaseEvent {
     pub id: String,
@@ -151,7 +151,7 @@ pub struct CaseEvent {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
     pub id: String,
@@ -300,4 +300,25 @@ pub fn lock_org(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
         .set(organisations::id.eq(organisations::id))
         .execute(conn)?;
     Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = closed_days)]
+pub struct ClosedDay {
+    pub id: String,
+    pub nation: Option<String>,
+    pub organisation_id: Option<String>,
+    pub day: chrono::NaiveDate,
+    pub title: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = case_alerts)]
+pub struct CaseAlert {
+    pub id: String,
+    pub case_id: String,
+    pub kind: String,
+    pub due_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
 }

@@ -123,8 +123,11 @@ fn two_instances_alert_each_overdue_case_exactly_once() {
     use redress::db::schema::{case_events, cases, outbox};
     let overdue: i64 = cases::table.filter(cases::overdue.eq(true)).count().get_result(&mut *conn).unwrap();
     assert_eq!(overdue as usize, CASES);
-    let events: i64 =
-        case_events::table.filter(case_events::kind.eq("marked_overdue")).count().get_result(&mut *conn).unwrap();
+    let events: i64 = case_events::table
+        .filter(case_events::kind.eq("marked_overdue"))
+        .count()
+        .get_result(&mut *conn)
+        .unwrap();
     assert_eq!(events as usize, CASES, "one event per case");
     let sent: i64 = outbox::table
         .filter(outbox::template.eq("overdue_secretary"))

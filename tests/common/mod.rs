@@ -166,7 +166,7 @@ pub struct Token(pub String);
 
 /// With TEST_DATABASE_URL (a PostgreSQL server URL), a new database for one test: its URL, the
 /// server URL, and its name. Without it, None: the test uses a SQLite file.
-fn fresh_postgres_database() -> Option<(String, String, String)> {
+pub fn fresh_postgres_database() -> Option<(String, String, String)> {
     use diesel::Connection;
     static SAID: std::sync::Once = std::sync::Once::new();
     let Some(admin) = std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
@@ -183,16 +183,21 @@ fn fresh_postgres_database() -> Option<(String, String, String)> {
     Some((format!("{base}/{name}"), admin, name))
 }
 
+/// Drops a database made by `fresh_postgres_database`.
+pub fn drop_postgres_database(admin: &str, name: &str) {
+    use diesel::Connection;
+    if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
+        let _ = diesel::RunQueryDsl::execute(
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+            &mut conn,
+        );
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        use diesel::Connection;
         if let Some((admin, name)) = &self.pg_database {
-            if let Ok(mut conn) = diesel::PgConnection::establish(admin) {
-                let _ = diesel::RunQueryDsl::execute(
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-                    &mut conn,
-                );
-            }
+            drop_postgres_database(admin, name);
         }
     }
 }
@@ -236,8 +241,20 @@ impl TestApp {
 
     /// Starts Redress delivering to `smtp_port` (which may have no server yet).
     pub fn start_with(smtp: SmtpServer, smtp_port: u16) -> Self {
+        Self::start_inner(smtp, smtp_port, true)
+    }
+
+    /// Starts Redress on a SQLite file, whatever TEST_DATABASE_URL says.
+    pub fn start_on_sqlite() -> Self {
+        let smtp = SmtpServer::start();
+        let port = smtp.port;
+        Self::start_inner(smtp, port, false)
+    }
+
+    fn start_inner(smtp: SmtpServer, smtp_port: u16, postgres_if_asked: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (database_url, pg_database) = match fresh_postgres_database() {
+        let fresh = if postgres_if_asked { fresh_postgres_database() } else { None };
+        let (database_url, pg_database) = match fresh {
             Some((url, admin, name)) => (url, Some((admin, name))),
             None => (dir.path().join("redress.db").display().to_string(), None),
         };
