@@ -55,11 +55,13 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
         state.clone(),
         Duration::from_secs(config.sweep_interval_secs),
     ));
+    let https = state.secure_cookies;
     let data = web::Data::new(state);
     tracing::info!(address = %listener.local_addr()?, base_url = %config.base_url, "Redress is listening");
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(crate::web::headers::defaults(https))
             .wrap(middleware::Logger::new("%r %s %Dms").exclude_regex("^/c/"))
             .configure(crate::web::configure)
     })

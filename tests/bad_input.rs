@@ -315,3 +315,48 @@ fn unknown_database_scheme_is_an_error_not_a_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("scheme"));
     assert!(!std::env::temp_dir().join("mysql:").exists());
 }
+
+#[test]
+fn every_response_carries_the_security_headers() {
+    let app = TestApp::start();
+    app.setup();
+    let agent =
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    for path in
+        ["/", "/o/penrith/report", "/c/not-a-token", "/sign-in", "/staff", "/api/v1/cases", "/nowhere"]
+    {
+        let response = agent.get(app.url(path)).call().unwrap();
+        let h = response.headers();
+        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        for directive in
+            ["script-src 'self'", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"]
+        {
+            assert!(csp.contains(directive), "{path}: CSP {csp:?} lacks {directive}");
+        }
+        assert!(!csp.contains("unsafe-inline"), "{path}");
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{path}");
+        assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{path}");
+        assert_eq!(h.get("cache-control").unwrap(), "no-store", "{path}");
+        assert!(h.get("strict-transport-security").is_none(), "{path}: no HSTS over plain http");
+    }
+    let css = agent.get(app.url("/assets/app.css")).call().unwrap();
+    assert!(css.headers().get("cache-control").unwrap().to_str().unwrap().contains("max-age"));
+}
+
+#[test]
+fn case_events_cannot_be_changed_or_deleted() {
+    use diesel::prelude::*;
+    use redress::db::schema::case_events;
+    let app = TestApp::start();
+    let cast = app.setup();
+    app.record_removal(&cast.moderator, json!({}));
+    let pool = redress::db::connect(&app.database_url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let update =
+        diesel::update(case_events::table).set(case_events::body.eq(Some("rewritten"))).execute(&mut *conn);
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = diesel::delete(case_events::table).execute(&mut *conn);
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+    let bodies: Vec<Option<String>> = case_events::table.select(case_events::body).load(&mut *conn).unwrap();
+    assert_eq!(bodies, vec![Some("A personal insult aimed at other members.".to_string())]);
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod headers;
 pub mod pages;
 pub mod public;
 pub mod session;
