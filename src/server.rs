@@ -43,6 +43,15 @@ pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
 /// Opens the database (migrating it), starts the workers and serves HTTP on `listener` until
 /// the server stops.
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError> {
+    run_with(config, listener, None).await
+}
+
+/// As `run`, handing the server's handle to `started` so that whoever started it can stop it.
+pub async fn run_with(
+    config: Config,
+    listener: TcpListener,
+    started: Option<std::sync::mpsc::Sender<actix_web::dev::ServerHandle>>,
+) -> Result<(), StartError> {
     let pool = db::connect(&config.database_url, 8)?;
     let state = state(&config, pool)?;
     let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
@@ -67,8 +76,15 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), StartError
     })
     .listen(listener)?
     .run();
+    if let Some(started) = started {
+        let _ = started.send(server.handle());
+    }
     let result = server.await;
+    // Cancel the workers and wait for them, so that the mail transport is dropped while the
+    // runtime is still here (lettre's pool needs it to close its connections).
     worker.abort();
     sweeper.abort();
+    let _ = worker.await;
+    let _ = sweeper.await;
     Ok(result?)
 }

@@ -196,6 +196,10 @@ pub fn drop_postgres_database(admin: &str, name: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some((handle, thread)) = self.server.take() {
+            actix_web::rt::System::new().block_on(handle.stop(false));
+            let _ = thread.join();
+        }
         if let Some((admin, name)) = &self.pg_database {
             drop_postgres_database(admin, name);
         }
@@ -211,6 +215,9 @@ pub struct TestApp {
     /// names a server.
     pub database_url: String,
     pg_database: Option<(String, String)>,
+    /// The server and its thread, stopped when the test ends so that nothing is still running
+    /// when the test process exits.
+    server: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
     pub smtp_port: u16,
     http: ureq::Agent,
 }
@@ -277,16 +284,29 @@ impl TestApp {
         config.validate().unwrap();
         // Migrate before the server starts so the CLI and the server never race on it.
         redress::db::connect(&config.database_url, 1).unwrap();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(redress::server::run(config, listener)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new()
+                .block_on(redress::server::run_with(config, listener, Some(tx)))
+                .unwrap();
         });
+        let handle = rx.recv_timeout(Duration::from_secs(30)).expect("the server started");
         let http = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
-        let app = TestApp { dir, base_url, smtp, database_url, pg_database, smtp_port, http };
+        let app = TestApp {
+            dir,
+            base_url,
+            smtp,
+            database_url,
+            pg_database,
+            smtp_port,
+            http,
+            server: Some((handle, thread)),
+        };
         app.wait_until_up();
         app
     }
