@@ -10,10 +10,17 @@ use common::browser::{accessibility_report, base64_decode, Browser};
 use common::*;
 use serde_json::json;
 
-/// The error summary of a page in its error state: it exists, and each of its links leads to a
-/// field of the page.
+/// The error summary of a page in its error state: "Error: " starts the title, the summary
+/// exists and has the focus, and each of its links leads to a field of the page.
 fn assert_error_summary(browser: &Browser, label: &str) {
+    assert!(browser.title().starts_with("Error: "), "{label}: title {:?}", browser.title());
     let summary = browser.find(".error-summary");
+    let focused =
+        browser.execute("const a = document.activeElement; return a ? a.outerHTML.slice(0, 80) : ''", &[]);
+    assert!(
+        browser.focused_matches(".error-summary"),
+        "{label}: the focus is on {focused}, not the error summary"
+    );
     assert!(summary.text().contains("There is a problem"), "{label}: {:?}", summary.text());
     let links = browser.find_all(".error-summary a");
     assert!(!links.is_empty(), "{label}: the error summary lists no errors");
@@ -43,9 +50,9 @@ fn complaint_form_in_a_browser() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "not a PNG picture");
     browser.assert_accessible("the complaint form");
 
-    // Sent empty: the same form, with "Error: " in the title and an error summary.
+    // Sent empty: the same form, with "Error: " in the title and an error summary that takes
+    // the focus.
     browser.submit("form[action$='/report'] button[type=submit]");
-    assert!(browser.title().starts_with("Error: "), "title {:?}", browser.title());
     assert_eq!(browser.text("h1"), "Report content");
     assert_error_summary(&browser, "the complaint form's error state");
     assert!(browser.url().ends_with("/o/penrith/report"), "{}", browser.url());

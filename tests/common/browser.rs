@@ -494,6 +494,13 @@ impl Browser {
             .to_string()
     }
 
+    /// Whether the focused element (`document.activeElement`) matches `css`: for elements
+    /// without an id, such as an error summary that takes the focus when the page loads.
+    pub fn focused_matches(&self, css: &str) -> bool {
+        self.execute("const a = document.activeElement; return !!a && a.matches(arguments[0])", &[json!(css)])
+            == true
+    }
+
     /// The page as a PNG picture, written to `path`.
     pub fn screenshot_png(&self, path: impl AsRef<Path>) {
         let encoded = self.command("GET", "/screenshot", None);
