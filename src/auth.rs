@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 
-use crate::db::schema::{memberships, organisations, sessions, users};
+use crate::db::schema::{memberships, organisations, sessions, trusted_devices, users};
 use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
@@ -41,16 +41,19 @@ impl Session {
 pub fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::password_hash::{phc::PasswordHash, PasswordVerifier};
     match PasswordHash::new(hash) {
-        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => services::password_hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
     }
 }
 
-/// Checks a password against the rules: 8 to 128 characters, nothing more.
+/// Checks a password against the rules: 8 to 128 characters and not a common password; no
+/// composition rules, which only make passwords harder to remember.
 pub fn check_new_password(c: &mut Checker, field: &str, password: &str) {
     let len = password.chars().count();
     if !(8..=128).contains(&len) {
         c.fail(field, "must be 8 to 128 characters");
+    } else if crate::security::is_common_password(password) {
+        c.fail(field, "is one of the most common passwords, which attackers try first: choose another");
     }
 }
 
@@ -73,30 +76,49 @@ pub fn memberships_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec
     Ok(out)
 }
 
-/// Signs a staff member in: returns the new session's secret (for the cookie). The same answer
-/// for an unknown address and a wrong password, so neither can be told from the other.
-pub fn sign_in(
+/// What a sign-in attempt needs from the database before the password is checked: the
+/// account (if the address is one) with its hash, and whether this browser has signed in to it
+/// before.
+pub struct SignInCandidate {
+    pub user: Option<User>,
+    /// The hash to check the password against: the account's, or a dummy one so that an
+    /// unknown address costs the same time as a wrong password.
+    pub hash: String,
+    pub trusted_device: bool,
+}
+
+pub fn sign_in_candidate(
     conn: &mut DbConnection,
     email: &str,
-    password: &str,
-    now: DateTime<Utc>,
-) -> AppResult<String> {
-    let refused = || AppError::Unauthorized("The email address or the password is not right.".into());
+    device: Option<&str>,
+) -> AppResult<SignInCandidate> {
     let user = store::user_by_email(conn, email.trim())?;
-    let Some(user) = user else {
-        // Spend the same effort as a real check.
-        let _ = verify_password(DUMMY_HASH, password);
-        return Err(refused());
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let trusted_device = match (&user, device) {
+        (Some(user), Some(device)) => trusted_devices::table
+            .filter(trusted_devices::token_hash.eq(hash_secret(device)))
+            .filter(trusted_devices::user_id.eq(&user.id))
+            .count()
+            .get_result::<i64>(conn)?
+            .gt(&0),
+        _ => false,
     };
-    let Some(hash) = user.password_hash.as_deref() else {
-        let _ = verify_password(DUMMY_HASH, password);
-        return Err(refused());
-    };
-    if !verify_password(hash, password) {
-        return Err(refused());
-    }
+    let user = user.filter(|u| u.password_hash.is_some());
+    Ok(SignInCandidate { user, hash: hash.unwrap_or_else(|| DUMMY_HASH.to_string()), trusted_device })
+}
+
+/// Opens a session for a user whose password has been checked; returns the session's secret
+/// (for the cookie) and, for a browser not yet trusted, the secret of its new trusted-device
+/// cookie.
+pub fn start_session(
+    conn: &mut DbConnection,
+    user: &User,
+    trusted_device: bool,
+    now: DateTime<Utc>,
+) -> AppResult<(String, Option<String>)> {
     let orgs = memberships_of(conn, &user.id)?;
     let secret = new_secret();
+    let device = (!trusted_device).then(new_secret);
     write_tx(conn, |conn| {
         diesel::insert_into(sessions::table)
             .values((
@@ -108,9 +130,34 @@ pub fn sign_in(
                 sessions::last_seen_at.eq(to_db_time(now)),
             ))
             .execute(conn)?;
+        if let Some(device) = &device {
+            diesel::insert_into(trusted_devices::table)
+                .values((
+                    trusted_devices::token_hash.eq(hash_secret(device)),
+                    trusted_devices::user_id.eq(&user.id),
+                    trusted_devices::created_at.eq(to_db_time(now)),
+                ))
+                .execute(conn)?;
+        }
+        // Sessions that ran out are deleted here as well as when presented, so the table does
+        // not keep every session ever opened.
+        diesel::delete(
+            sessions::table.filter(
+                sessions::last_seen_at
+                    .lt(to_db_time(now - IDLE_LIMIT))
+                    .or(sessions::created_at.lt(to_db_time(now - ABSOLUTE_LIMIT))),
+            ),
+        )
+        .execute(conn)?;
         Ok::<_, AppError>(())
     })?;
-    Ok(secret)
+    Ok((secret, device))
+}
+
+/// The same answer for an unknown address and a wrong password, so neither can be told from
+/// the other.
+pub fn refused_sign_in() -> AppError {
+    AppError::Unauthorized("The email address or the password is not right.".into())
 }
 
 /// A valid argon2id hash of a random password, used to make failed look-ups cost the same.
@@ -199,6 +246,10 @@ pub struct SetupInput {
 
 /// Creates the first organisation and its admin, once: on a database that has no users yet.
 pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>) -> AppResult<()> {
+    // Once set up, the form is gone: nothing about the input is judged.
+    if !setup_needed(conn)? {
+        return Err(AppError::Conflict("Redress is already set up; sign in instead.".into()));
+    }
     let mut c = Checker::new();
     let org_input = OrgInput {
         slug: input.org_slug.trim().to_string(),

@@ -302,15 +302,28 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{s:?} is not an RFC 3339 instant like 2026-04-02T09:30:00Z ({e})"))
 }
 
+/// The server logs one JSON object per line (UTC timestamps, the request's id, actor and case
+/// from its span), for log collectors; the other commands log plain text for people. Set
+/// REDRESS_LOG_FORMAT to `json` or `text` to choose, and RUST_LOG to filter.
+fn init_logging(serving: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match std::env::var("REDRESS_LOG_FORMAT").ok().as_deref().map(str::trim) {
+        Some("json") => true,
+        Some("text") => false,
+        _ => serving,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
+    } else {
+        builder.init();
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(matches!(cli.command, Command::Serve));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -22,6 +22,9 @@ pub struct Config {
     pub retry_base_secs: u64,
     /// A folder of email templates that override the built-in ones.
     pub email_templates: Option<PathBuf>,
+    /// Served behind a reverse proxy that appends the client's address to X-Forwarded-For;
+    /// sign-in throttling then counts by that address rather than the proxy's.
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,7 @@ impl Config {
             outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
             retry_base_secs: parse_secs("REDRESS_RETRY_BASE_SECS", 60)?,
             email_templates: var("REDRESS_EMAIL_TEMPLATES").map(PathBuf::from),
+            trust_proxy: parse_bool("REDRESS_TRUST_PROXY")?,
         };
         config.validate()?;
         Ok(config)
@@ -92,5 +96,14 @@ fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
                 Err(ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number of seconds") })
             }
         },
+    }
+}
+
+fn parse_bool(name: &'static str) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some(v) => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not true or false") }),
     }
 }

@@ -26,6 +26,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Too many attempts from one address; try again after this many seconds.
+    #[error("{0}")]
+    TooMany(String, u64),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,6 +55,7 @@ impl AppError {
             AppError::Validation(_) => "validation",
             AppError::Conflict(_) => "conflict",
             AppError::Unavailable(_) => "unavailable",
+            AppError::TooMany(..) => "too_many_requests",
             AppError::Internal(_) => "internal",
         }
     }
@@ -85,6 +89,7 @@ impl ResponseError for AppError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +105,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(self.status_code());
         if let AppError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if let AppError::TooMany(_, secs) = self {
+            response.insert_header(("Retry-After", secs.to_string()));
         }
         response.json(ErrorBody { error: self.kind(), message: self.public_message(), fields })
     }
@@ -119,6 +127,14 @@ impl From<WorkflowError> for AppError {
 
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
+        // PostgreSQL refuses a NUL anywhere in text (SQLite stores it). Validation keeps NULs
+        // out of every field it checks; this catches any input that reaches a query unchecked,
+        // so that it is the request that is refused, not the server that fails.
+        if let diesel::result::Error::DatabaseError(_, info) = &e {
+            if info.message().contains("0x00") {
+                return AppError::field("input", "contains a NUL character, which cannot be stored");
+            }
+        }
         AppError::Internal(format!("database: {e}"))
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod jobs;
 pub mod mail;
+pub mod security;
 pub mod server;
 pub mod services;
 pub mod store;

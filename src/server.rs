@@ -37,6 +37,9 @@ pub fn state(config: &Config, pool: DbPool) -> Result<AppState, StartError> {
         pages: Arc::new(Pages::load().map_err(StartError::Setup)?),
         outbox_wake: Arc::new(Notify::new()),
         secure_cookies: config.base_url.starts_with("https://"),
+        trust_proxy: config.trust_proxy,
+        limits: Arc::new(crate::security::Limits::default()),
+        hash_pool: Arc::new(crate::security::HashPool::for_this_machine()),
     })
 }
 
@@ -70,8 +73,10 @@ pub async fn run_with(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            // The last wrapped runs first: the headers go on every response, including the
+            // ones the edge answers itself.
+            .wrap(middleware::from_fn(crate::web::edge::edge))
             .wrap(crate::web::headers::defaults(https))
-            .wrap(middleware::Logger::new("%r %s %Dms").exclude_regex("^/c/"))
             .configure(crate::web::configure)
     })
     .listen(listener)?

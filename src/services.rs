@@ -76,9 +76,16 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// argon2id at OWASP's floor (19 MiB, 2 iterations, 1 lane), spelt out rather than taken from
+/// the crate's defaults so that a dependency update cannot weaken stored hashes unnoticed.
+pub fn password_hasher() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(19 * 1024, 2, 1, None).expect("fixed argon2 parameters are valid");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
 pub fn hash_password(password: &str) -> AppResult<String> {
     use argon2::password_hash::PasswordHasher;
-    argon2::Argon2::default()
+    password_hasher()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| AppError::Internal(format!("password hashing: {e}")))
@@ -330,9 +337,13 @@ pub fn add_token(
     label: &str,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
+    let mut c = Checker::new();
+    let email = c.email("email", Some(email), true).unwrap_or_default();
+    let label = c.line("label", Some(label), 100, true).unwrap_or_default();
+    c.finish()?;
     write_tx(conn, |conn| {
         let org = find_org(conn, org_slug)?;
-        let user = store::user_by_email(conn, email)?
+        let user = store::user_by_email(conn, &email)?
             .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
         if store::roles_of(conn, &user.id, &org.id)?.is_empty() {
             return Err(AppError::Forbidden(format!("{} is not a member of {}", user.email, org.slug)));
@@ -344,7 +355,7 @@ pub fn add_token(
                 user_id: user.id,
                 organisation_id: org.id,
                 token_hash: hash_secret(&token),
-                label: label.to_string(),
+                label: label.clone(),
                 created_at: to_db_time(now),
                 last_used_at: None,
                 revoked_at: None,
@@ -734,6 +745,94 @@ pub fn request_info(
     act(conn, svc, &case.id, Action::RequestInfo, &by, question, now)
 }
 
+/// A step that records an event without moving the case: its state, deadline and outcome
+/// stay as they are.
+fn standing_step(status: CaseStatus, event: EventKind, emails: Vec<domain::EmailOrder>) -> Transition {
+    Transition { from: Some(status.state), to: status, event, outcome: None, emails }
+}
+
+/// An internal note on a case: words for the organisation's own record, shown on staff pages,
+/// in the staff API and in emails to staff, never to the poster or the reporter. Any staff
+/// role may write one, on an open or a closed case; a note never changes the case.
+pub fn add_note(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    reference: &str,
+    note: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<CaseEvent> {
+    write_tx(conn, |conn| {
+        // Another organisation's case is not found before anything else is said about it.
+        let case = find_case(conn, &staff.org, reference)?;
+        let mut c = Checker::new();
+        let note = c.required("note", note, crate::validate::WORDS_MAX);
+        c.finish()?;
+        store::lock_case(conn, &case.id)?;
+        let case = store::case_by_id(conn, &case.id)?;
+        let role = staff.roles.first().copied().unwrap_or(Role::Admin);
+        let by = ActorRef { actor: Actor::Staff(role), user_id: Some(staff.user.id.clone()) };
+        let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&note), now };
+        record(conn, &ctx, &case, &standing_step(status_of(&case)?, EventKind::NoteAdded, vec![]))
+    })
+}
+
+/// What reissuing a private link did.
+pub struct Reissued {
+    pub case: CaseRow,
+    /// Whom the new link was emailed to: the poster or the reporter.
+    pub party: Actor,
+    /// The new link when there is no address to email it to, for staff to hand over once.
+    pub link_to_hand_over: Option<String>,
+}
+
+/// Revokes every private link of a case's poster (or reporter) and issues a new one, emailed
+/// when there is an address. For a link that leaked, or an email sent to the wrong person.
+pub fn reissue_link(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Reissued> {
+    if ![Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| staff.roles.contains(r)) {
+        return Err(AppError::Forbidden("Only a moderator, the secretary or an admin can do this.".into()));
+    }
+    write_tx(conn, |conn| {
+        let case = find_case(conn, &staff.org, reference)?;
+        store::lock_case(conn, &case.id)?;
+        let case = store::case_by_id(conn, &case.id)?;
+        let status = status_of(&case)?;
+        let (party, recipient, address) = match status.kind {
+            CaseKind::Removal => (Actor::Poster, Recipient::Poster, case.author_email.clone()),
+            CaseKind::Complaint => (Actor::Reporter, Recipient::Reporter, case.reporter_email.clone()),
+        };
+        diesel::update(
+            case_tokens::table
+                .filter(case_tokens::case_id.eq(&case.id))
+                .filter(case_tokens::revoked_at.is_null()),
+        )
+        .set(case_tokens::revoked_at.eq(Some(to_db_time(now))))
+        .execute(conn)?;
+        let role = [Role::Moderator, Role::Secretary, Role::Admin]
+            .into_iter()
+            .find(|r| staff.roles.contains(r))
+            .unwrap_or(Role::Admin);
+        let by = ActorRef { actor: Actor::Staff(role), user_id: Some(staff.user.id.clone()) };
+        let ctx = StepContext { svc, org: &staff.org, by: &by, words: None, now };
+        let emails = match address {
+            Some(_) => vec![domain::EmailOrder { template: EmailTemplate::LinkReissued, to: recipient }],
+            None => vec![],
+        };
+        record(conn, &ctx, &case, &standing_step(status, EventKind::LinkReissued, emails))?;
+        let link_to_hand_over = match address {
+            Some(_) => None,
+            None => Some(mint_link(conn, svc, &case, party, now)?),
+        };
+        Ok(Reissued { case, party, link_to_hand_over })
+    })
+}
+
 pub fn find_case(conn: &mut DbConnection, org: &Organisation, reference: &str) -> AppResult<CaseRow> {
     store::case_by_reference(conn, &org.id, reference.trim())?
         .ok_or_else(|| AppError::NotFound(format!("no case {reference:?} in {}", org.name)))
@@ -842,6 +941,16 @@ fn record(
         created_at: to_db_time(now),
     };
     diesel::insert_into(case_events::table).values(&event).execute(conn)?;
+    tracing::info!(
+        event = "case_event",
+        kind = %event.kind,
+        org = %org.slug,
+        case = %case.reference,
+        from = event.from_state.as_deref().unwrap_or("-"),
+        to = %event.to_state,
+        actor = by.user_id.as_deref().unwrap_or(by.actor.kind_str()),
+        "case event recorded"
+    );
 
     for order in &step.emails {
         let (addresses, party) = match order.to {
@@ -925,7 +1034,10 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
         .optional()?;
     let token = token.ok_or_else(not_found)?;
     let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
-    Ok((store::case_by_id(conn, &token.case_id)?, party))
+    let case = store::case_by_id(conn, &token.case_id)?;
+    crate::web::edge::record_actor(party.kind_str());
+    crate::web::edge::record_case(&case.reference);
+    Ok((case, party))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1007,6 +1119,8 @@ pub fn event_words(kind: &str, outcome: Option<&str>) -> String {
             "No answer to the request for information; the response clock restarted".into()
         }
         ("reminder_sent", _) => "Reminder sent".into(),
+        ("note_added", _) => "Internal note (staff only)".into(),
+        ("link_reissued", _) => "Private link replaced; earlier links no longer work".into(),
         (other, _) => other.replace('_', " "),
     }
 }

@@ -173,7 +173,17 @@ pub struct OutboxRow {
     pub body_html: Option<String>,
 }
 
+/// Whether a key from a request could be stored at all. PostgreSQL refuses a NUL in text, even
+/// in a WHERE clause, and validation keeps NULs out of every stored value, so a key holding one
+/// matches nothing: it is answered "not found" on both backends rather than as a database error.
+fn storable(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Organisation>> {
+    if !storable(slug) {
+        return Ok(None);
+    }
     organisations::table
         .filter(organisations::slug.eq(slug))
         .select(Organisation::as_select())
@@ -186,6 +196,9 @@ pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation>
 }
 
 pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
+    if !storable(email) {
+        return Ok(None);
+    }
     users::table
         .filter(users::email.eq(email.to_lowercase()))
         .select(User::as_select())
@@ -230,6 +243,9 @@ pub fn case_by_reference(
     org_id: &str,
     reference: &str,
 ) -> QueryResult<Option<CaseRow>> {
+    if !storable(reference) {
+        return Ok(None);
+    }
     cases::table
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::reference.eq(reference))

@@ -198,6 +198,7 @@ fn nothing_in_a_header_can_be_injected() {
         outbox_poll_secs: 60,
         retry_base_secs: 60,
         email_templates: None,
+        trust_proxy: false,
     };
     let mailer = redress::mail::outbox::Mailer::from_config(&config).unwrap();
     let now = chrono::Utc::now().naive_utc();

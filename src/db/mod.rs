@@ -181,7 +181,11 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    // The request's span (its id, actor and case) follows the work onto the blocking thread,
+    // so what the use cases log is tied to the request.
+    let span = tracing::Span::current();
     actix_web::web::block(move || {
+        let _entered = span.enter();
         let mut conn = pool.get()?;
         f(&mut conn)
     })

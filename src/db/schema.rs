@@ -194,6 +194,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     closed_days,
     case_alerts,
+    trusted_devices,
 );
 
 diesel::table! {
@@ -208,3 +209,11 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+
+diesel::table! {
+    trusted_devices (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+    }
+}

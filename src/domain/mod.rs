@@ -96,6 +96,8 @@ text_enum!(
         InfoProvided => "info_provided",
         InfoWindowExpired => "info_window_expired",
         ReminderSent => "reminder_sent",
+        NoteAdded => "note_added",
+        LinkReissued => "link_reissued",
     }
 );
 
@@ -122,6 +124,7 @@ text_enum!(
         InfoNotProvided => "info_not_provided",
         ResponseReminder => "response_reminder",
         CommitteeReminder => "committee_reminder",
+        LinkReissued => "link_reissued",
     }
 );
 

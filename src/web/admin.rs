@@ -19,20 +19,20 @@ use crate::error::{AppError, FieldErrors};
 use crate::services::{self, OrgSettings};
 use crate::store;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/staff/admin", web::get().to(settings))
-        .route("/staff/admin/settings", web::post().to(settings_submit))
-        .route("/staff/admin/closures", web::post().to(closure_add))
-        .route("/staff/admin/rules", web::get().to(rules))
-        .route("/staff/admin/rules", web::post().to(rule_add))
-        .route("/staff/admin/rules/{code}", web::get().to(rule_edit))
-        .route("/staff/admin/rules/{code}", web::post().to(rule_edit_submit))
-        .route("/staff/admin/users", web::get().to(users))
-        .route("/staff/admin/users", web::post().to(user_add))
-        .route("/staff/admin/users/{id}/remove-role", web::post().to(role_remove))
-        .route("/staff/admin/tokens", web::get().to(tokens))
-        .route("/staff/admin/tokens", web::post().to(token_add))
-        .route("/staff/admin/tokens/{id}/revoke", web::post().to(token_revoke));
+routes! {
+    get "/staff/admin" => settings,
+    post "/staff/admin/settings" => settings_submit,
+    post "/staff/admin/closures" => closure_add,
+    get "/staff/admin/rules" => rules,
+    post "/staff/admin/rules" => rule_add,
+    get "/staff/admin/rules/{code}" => rule_edit,
+    post "/staff/admin/rules/{code}" => rule_edit_submit,
+    get "/staff/admin/users" => users,
+    post "/staff/admin/users" => user_add,
+    post "/staff/admin/users/{id}/remove-role" => role_remove,
+    get "/staff/admin/tokens" => tokens,
+    post "/staff/admin/tokens" => token_add,
+    post "/staff/admin/tokens/{id}/revoke" => token_revoke,
 }
 
 type Form = web::Form<HashMap<String, String>>;
@@ -460,8 +460,7 @@ async fn token_add(state: web::Data<AppState>, Staff(session): Staff, form: Form
     let slug = org(&session).slug;
     let email = form.get("email").cloned().unwrap_or_default();
     let label = form.get("label").cloned().unwrap_or_default();
-    let label =
-        if label.trim().is_empty() { "web".to_string() } else { label.trim().chars().take(100).collect() };
+    let label = if label.trim().is_empty() { "web".to_string() } else { label };
     match db::run(&state.pool, move |conn| services::add_token(conn, &slug, &email, &label, Utc::now())).await
     {
         Ok(token) => {
@@ -469,6 +468,9 @@ async fn token_add(state: web::Data<AppState>, Staff(session): Staff, form: Form
         }
         Err(AppError::NotFound(m) | AppError::Forbidden(m)) => {
             let errors = FieldErrors::from([("email".to_string(), m)]);
+            tokens_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await
+        }
+        Err(AppError::Validation(errors)) => {
             tokens_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await
         }
         Err(e) => staff_error(&state, &session, e),

@@ -16,16 +16,14 @@ use crate::error::{AppError, AppResult};
 use crate::services::{self, RemovalInput, StaffContext};
 use crate::store::{self, CaseEvent, CaseRow, CitedRule, OutboxRow};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/removals", web::post().to(record_removal))
-            .route("/cases", web::get().to(list_cases))
-            .route("/cases/{reference}", web::get().to(get_case))
-            .route("/cases/{reference}/response", web::post().to(respond))
-            .route("/cases/{reference}/decision", web::post().to(decide))
-            .route("/cases/{reference}/request-info", web::post().to(request_info)),
-    );
+routes! {
+    post "/api/v1/removals" => record_removal,
+    get "/api/v1/cases" => list_cases,
+    get "/api/v1/cases/{reference}" => get_case,
+    post "/api/v1/cases/{reference}/response" => respond,
+    post "/api/v1/cases/{reference}/decision" => decide,
+    post "/api/v1/cases/{reference}/request-info" => request_info,
+    post "/api/v1/cases/{reference}/notes" => add_note,
 }
 
 /// The staff member behind the request's bearer token.
@@ -50,6 +48,7 @@ impl FromRequest for Staff {
                 })?
                 .to_string();
             let ctx = db::run(&state.pool, move |conn| services::authenticate_token(conn, &token)).await?;
+            super::edge::record_actor(&ctx.user.id);
             Ok(Staff(ctx))
         })
     }
@@ -379,4 +378,29 @@ async fn request_info(
     .await?;
     state.outbox_wake.notify_one();
     Ok(HttpResponse::Ok().json(case))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoteBody {
+    note: Option<String>,
+}
+
+/// An internal note, for staff eyes only; the case does not change.
+async fn add_note(
+    state: web::Data<AppState>,
+    Staff(staff): Staff,
+    path: web::Path<String>,
+    body: web::Json<NoteBody>,
+) -> AppResult<HttpResponse> {
+    let svc = state.services.clone();
+    let reference = path.into_inner();
+    let note = body.into_inner().note;
+    let case = db::run(&state.pool, move |conn| {
+        services::add_note(conn, &svc, &staff, &reference, note.as_deref(), Utc::now())?;
+        let case = services::find_case(conn, &staff.org, &reference)?;
+        detail(conn, case, None)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(case))
 }

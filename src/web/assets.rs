@@ -7,8 +7,8 @@ use rust_embed::RustEmbed;
 #[folder = "assets/"]
 struct Assets;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/assets/{file}", web::get().to(asset));
+routes! {
+    get "/assets/{file}" => asset,
 }
 
 async fn asset(path: web::Path<String>) -> HttpResponse {

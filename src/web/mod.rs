@@ -1,8 +1,22 @@
 //! The HTTP edge: shared state, routes, and the JSON error handling every route shares.
 
+/// Declares a module's routes once, so the list the access-matrix test checks and what the
+/// server registers cannot drift apart.
+macro_rules! routes {
+    ($($method:ident $path:literal => $handler:expr),* $(,)?) => {
+        /// Every route of this module: method and path pattern.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.route($path, actix_web::web::$method().to($handler));)*
+        }
+    };
+}
+
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod edge;
 pub mod headers;
 pub mod pages;
 pub mod public;
@@ -32,6 +46,16 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Served over HTTPS: cookies are Secure and take the `__Host-` prefix.
     pub secure_cookies: bool,
+    /// Take the client's address from X-Forwarded-For (set by a trusted reverse proxy).
+    pub trust_proxy: bool,
+    pub limits: Arc<crate::security::Limits>,
+    pub hash_pool: Arc<crate::security::HashPool>,
+}
+
+impl AppState {
+    pub fn client_addr(&self, req: &HttpRequest) -> std::net::IpAddr {
+        crate::security::client_addr(req, self.trust_proxy)
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -43,6 +67,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(staff::routes)
         .configure(admin::routes)
         .configure(assets::routes);
+}
+
+/// Every route the server answers, as (lower-case method, path pattern).
+pub fn all_routes() -> Vec<(&'static str, &'static str)> {
+    [api::ROUTES, public::ROUTES, staff::ROUTES, admin::ROUTES, assets::ROUTES].concat()
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -110,17 +139,28 @@ pub fn page_error(state: &AppState, err: AppError) -> HttpResponse {
         tracing::error!(%detail, "page request failed");
     }
     let status = err.status_code();
+    let retry_after = match &err {
+        AppError::TooMany(_, secs) => Some(*secs),
+        _ => None,
+    };
     let title = match status.as_u16() {
         404 => "Page not found",
+        429 => "Too many attempts",
         409 => "This cannot be done now",
         403 => "Not allowed",
         422 => "There is a problem",
         503 => "Service unavailable",
         _ => "Sorry, there is a problem",
     };
-    state.pages.render_response(
+    let mut response = state.pages.render_response(
         status,
         "error",
         &serde_json::json!({ "title": title, "message": err.public_message() }),
-    )
+    );
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
+    }
+    response
 }

@@ -9,21 +9,21 @@ use serde::{Deserialize, Serialize};
 use super::{form_errors, page_error, AppState};
 use crate::db::{self, from_db_time};
 use crate::domain::deadline::{long_date, long_date_time};
-use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind};
+use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, EventKind};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self, ActorRef, ComplaintInput};
 use crate::store::{self, CaseRow, CitedRule, Organisation};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/c/{token}", web::get().to(case_page))
-        .route("/c/{token}/appeal", web::post().to(appeal))
-        .route("/c/{token}/escalate", web::post().to(escalate))
-        .route("/c/{token}/withdraw", web::post().to(withdraw))
-        .route("/c/{token}/information", web::post().to(information))
-        .route("/o/{slug}/report", web::get().to(report_form))
-        .route("/o/{slug}/report", web::post().to(report_submit));
+routes! {
+    get "/" => home,
+    get "/c/{token}" => case_page,
+    post "/c/{token}/appeal" => appeal,
+    post "/c/{token}/escalate" => escalate,
+    post "/c/{token}/withdraw" => withdraw,
+    post "/c/{token}/information" => information,
+    get "/o/{slug}/report" => report_form,
+    post "/o/{slug}/report" => report_submit,
 }
 
 async fn home(state: web::Data<AppState>) -> HttpResponse {
@@ -138,7 +138,11 @@ fn build_page(
     let status = services::status_of(&case)?;
     let schedule = services::schedule_of(conn, &org)?;
     let tz = org.tz();
-    let events = store::events_of(conn, &case.id)?;
+    // Internal notes are the organisation's own record, never shown to either party.
+    let events: Vec<_> = store::events_of(conn, &case.id)?
+        .into_iter()
+        .filter(|e| e.kind != EventKind::NoteAdded.as_str())
+        .collect();
     let question = events.iter().rev().find(|e| e.kind == "info_requested").and_then(|e| e.body.clone());
     let timeline = events
         .into_iter()

@@ -44,6 +44,26 @@ pub fn session_cookie(secure: bool, value: String) -> Cookie<'static> {
         .finish()
 }
 
+/// The cookie that marks a browser which has signed in to an account before; sign-in
+/// throttling per account spares it (see `security::Limits`).
+pub fn device_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-redress_device"
+    } else {
+        "redress_device"
+    }
+}
+
+pub fn device_cookie(secure: bool, value: String) -> Cookie<'static> {
+    Cookie::build(device_cookie_name(secure), value)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .max_age(CookieDuration::days(180))
+        .finish()
+}
+
 pub fn expired_session_cookie(secure: bool) -> Cookie<'static> {
     let mut c = session_cookie(secure, String::new());
     c.set_max_age(CookieDuration::ZERO);
@@ -99,7 +119,9 @@ fn load_session(req: &HttpRequest) -> Pin<Box<dyn Future<Output = Result<Session
         let session = db::run(&state.pool, move |conn| auth::load(conn, &secret, Utc::now()))
             .await
             .map_err(Refusal::Failed)?;
-        session.ok_or(Refusal::SignIn)
+        let session = session.ok_or(Refusal::SignIn)?;
+        super::edge::record_actor(&session.user.id);
+        Ok(session)
     })
 }
 

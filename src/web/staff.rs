@@ -18,27 +18,29 @@ use crate::db::schema::{cases, outbox};
 use crate::db::{self, from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, Outcome, Role};
-use crate::error::{AppError, FieldErrors};
+use crate::error::{AppError, AppResult, FieldErrors};
 use crate::services::{self, RemovalInput};
 use crate::store::{self, CaseRow, Organisation};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/setup", web::get().to(setup_form))
-        .route("/setup", web::post().to(setup_submit))
-        .route("/sign-in", web::get().to(sign_in_form))
-        .route("/sign-in", web::post().to(sign_in_submit))
-        .route("/sign-out", web::post().to(sign_out))
-        .route("/orgs", web::get().to(choose_org))
-        .route("/orgs", web::post().to(choose_org_submit))
-        .route("/staff", web::get().to(queue))
-        .route("/staff/removals/new", web::get().to(removal_form))
-        .route("/staff/removals", web::post().to(removal_submit))
-        .route("/staff/cases/{reference}", web::get().to(case_page))
-        .route("/staff/cases/{reference}/response", web::post().to(respond))
-        .route("/staff/cases/{reference}/decision", web::post().to(decide))
-        .route("/staff/cases/{reference}/request-info", web::post().to(request_info))
-        .route("/staff/committee", web::get().to(committee));
+routes! {
+    get "/setup" => setup_form,
+    post "/setup" => setup_submit,
+    get "/sign-in" => sign_in_form,
+    post "/sign-in" => sign_in_submit,
+    post "/sign-out" => sign_out,
+    get "/orgs" => choose_org,
+    post "/orgs" => choose_org_submit,
+    get "/staff" => queue,
+    get "/staff/removals/new" => removal_form,
+    post "/staff/removals" => removal_submit,
+    get "/staff/cases/{reference}" => case_page,
+    post "/staff/cases/{reference}/response" => respond,
+    post "/staff/cases/{reference}/decision" => decide,
+    post "/staff/cases/{reference}/request-info" => request_info,
+    post "/staff/cases/{reference}/notes" => add_note,
+    post "/staff/cases/{reference}/link" => reissue_link,
+    get "/staff/committee" => committee,
 }
 
 /// What every staff page shows around its content.
@@ -256,20 +258,70 @@ async fn sign_in_submit(
     if !errors.is_empty() {
         return sign_in_page(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, &form.email, &errors, None);
     }
-    let (email, password) = (form.email.clone(), form.password.clone());
-    match db::run(&state.pool, move |conn| auth::sign_in(conn, &email, &password, Utc::now())).await {
-        Ok(secret) => {
-            tracing::info!(user = %form.email.trim().to_lowercase(), "signed in");
-            // A new session id at every sign-in; any older cookie is simply replaced.
-            HttpResponse::SeeOther()
-                .insert_header(("Location", "/staff"))
-                .cookie(session::session_cookie(state.secure_cookies, secret))
-                .finish()
+    let addr = state.client_addr(&req);
+    let device = req.cookie(session::device_cookie_name(state.secure_cookies)).map(|c| c.value().to_string());
+    let email = form.email.clone();
+    let candidate = match db::run(&state.pool, move |conn| {
+        auth::sign_in_candidate(conn, &email, device.as_deref())
+    })
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return page_error(&state, e),
+    };
+    let account = candidate.user.as_ref().map(|u| u.id.clone()).unwrap_or_else(|| "unknown".into());
+    if let Some(wait) = state.limits.sign_in_refused_for(&form.email, addr, candidate.trusted_device) {
+        tracing::warn!(event = "sign_in_refused", account = %account, client = %addr, "sign-in throttled");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        errors.insert(
+            "email".into(),
+            format!(
+                "Too many failed attempts to sign in. Wait {minutes} minute{} and try again.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        );
+        let mut page = sign_in_page(&state, &req, StatusCode::TOO_MANY_REQUESTS, &form.email, &errors, None);
+        page.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return page;
+    }
+    let (hash, password) = (candidate.hash.clone(), form.password.clone());
+    let Ok(matches) = state.hash_pool.run(move || auth::verify_password(&hash, &password)).await else {
+        tracing::warn!(event = "sign_in_busy", client = %addr, "sign-in turned away: hashing pool full");
+        let mut page = page_error(
+            &state,
+            AppError::Unavailable("Redress is busy. Wait a minute and try to sign in again.".into()),
+        );
+        page.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(60));
+        return page;
+    };
+    let user = match (matches, candidate.user) {
+        (true, Some(user)) => user,
+        _ => {
+            state.limits.sign_in_failed(&form.email, addr, candidate.trusted_device);
+            tracing::warn!(event = "sign_in_failed", account = %account, client = %addr, "failed sign-in");
+            errors.insert("email".into(), auth::refused_sign_in().public_message());
+            return sign_in_page(&state, &req, StatusCode::UNAUTHORIZED, &form.email, &errors, None);
         }
-        Err(AppError::Unauthorized(message)) => {
-            tracing::warn!("failed sign-in");
-            errors.insert("email".into(), message);
-            sign_in_page(&state, &req, StatusCode::UNAUTHORIZED, &form.email, &errors, None)
+    };
+    state.limits.sign_in_succeeded(&form.email, addr);
+    let trusted = candidate.trusted_device;
+    let u = user.clone();
+    match db::run(&state.pool, move |conn| auth::start_session(conn, &u, trusted, Utc::now())).await {
+        Ok((secret, device)) => {
+            tracing::info!(event = "sign_in", actor = %user.id, client = %addr, "signed in");
+            // A new session id at every sign-in; any older cookie is simply replaced.
+            let mut response = HttpResponse::SeeOther();
+            response
+                .insert_header(("Location", "/staff"))
+                .cookie(session::session_cookie(state.secure_cookies, secret));
+            if let Some(device) = device {
+                response.cookie(session::device_cookie(state.secure_cookies, device));
+            }
+            response.finish()
         }
         Err(e) => page_error(&state, e),
     }
@@ -591,7 +643,7 @@ async fn removal_submit(
                     StatusCode::CREATED,
                     "staff/link_once",
                     "Removal recorded",
-                    json!({ "reference": reference, "link": link }),
+                    json!({ "reference": reference, "link": link, "reissued": false }),
                 ),
                 None => see_other(&format!("/staff/cases/{reference}")),
             }
@@ -676,6 +728,9 @@ fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Resu
         separation_warning = moderators.iter().any(|m| *m != session.user.email);
     }
     let due = case.due_at.map(from_db_time);
+    let can_reissue_link = [Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| session.has(*r));
+    let party_email =
+        if status.kind == CaseKind::Removal { &case.author_email } else { &case.reporter_email };
     Ok(json!({
         "case": {
             "reference": case.reference,
@@ -715,6 +770,8 @@ fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Resu
         "can_respond": !respond_outcomes.is_empty(),
         "can_decide": !decide_outcomes.is_empty(),
         "separation_warning": separation_warning,
+        "can_reissue_link": can_reissue_link,
+        "party_email": party_email,
     }))
 }
 
@@ -740,7 +797,12 @@ fn render_case(
     view = with_errors(
         view,
         errors,
-        &[("outcome", "The outcome"), ("reasons", "The reasons"), ("question", "The question")],
+        &[
+            ("outcome", "The outcome"),
+            ("reasons", "The reasons"),
+            ("question", "The question"),
+            ("note", "The note"),
+        ],
     );
     if let Value::Object(v) = &mut view {
         v.insert("form".into(), json!(form));
@@ -750,6 +812,7 @@ fn render_case(
                 "outcome": values.get("outcome").cloned().unwrap_or_default(),
                 "reasons": values.get("reasons").cloned().unwrap_or_default(),
                 "question": values.get("question").cloned().unwrap_or_default(),
+                "note": values.get("note").cloned().unwrap_or_default(),
             }),
         );
         v.insert("max_words".into(), json!(validate::WORDS_MAX));
@@ -860,25 +923,103 @@ async fn committee(state: web::Data<AppState>, Staff(session): Staff) -> HttpRes
     }
 }
 
+/// A case form with one text field (`field`): checks the CSRF token, runs `step` with that
+/// field's words, and finishes as every case step does.
+async fn one_field_step(
+    state: web::Data<AppState>,
+    session: Session,
+    reference: String,
+    form: HashMap<String, String>,
+    field: &'static str,
+    step: fn(
+        &mut DbConnection,
+        &services::Services,
+        &services::StaffContext,
+        &str,
+        Option<&str>,
+    ) -> AppResult<CaseRow>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let (r, words) = (reference.clone(), form.get(field).cloned());
+    let result = db::run(&state.pool, move |conn| step(conn, &svc, &staff, &r, words.as_deref())).await;
+    finish_case_step(&state, &session, reference, field, &form, result).await
+}
+
 async fn request_info(
     state: web::Data<AppState>,
     Staff(session): Staff,
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let form = form.into_inner();
-    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+    one_field_step(
+        state,
+        session,
+        path.into_inner(),
+        form.into_inner(),
+        "question",
+        |conn, svc, staff, r, words| services::request_info(conn, svc, staff, r, words, Utc::now()),
+    )
+    .await
+}
+
+async fn add_note(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    one_field_step(
+        state,
+        session,
+        path.into_inner(),
+        form.into_inner(),
+        "note",
+        |conn, svc, staff, r, words| {
+            services::add_note(conn, svc, staff, r, words, Utc::now())?;
+            services::find_case(conn, &staff.org, r)
+        },
+    )
+    .await
+}
+
+/// Revokes the case's private links and sends a new one; with no address to send it to, shows
+/// it once for staff to hand over.
+async fn reissue_link(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
         return staff_error(&state, &session, e);
     }
-    let reference = path.into_inner();
     let staff = session.staff().expect("an organisation is chosen");
     let svc = state.services.clone();
-    let (r, question) = (reference.clone(), form.get("question").cloned());
-    let result = db::run(&state.pool, move |conn| {
-        services::request_info(conn, &svc, &staff, &r, question.as_deref(), Utc::now())
-    })
-    .await;
-    finish_case_step(&state, &session, reference, "question", &form, result).await
+    let reference = path.into_inner();
+    let result =
+        db::run(&state.pool, move |conn| services::reissue_link(conn, &svc, &staff, &reference, Utc::now()))
+            .await;
+    match result {
+        Ok(done) => {
+            state.outbox_wake.notify_one();
+            match done.link_to_hand_over {
+                Some(link) => staff_page(
+                    &state,
+                    &session,
+                    StatusCode::OK,
+                    "staff/link_once",
+                    "New private link",
+                    json!({ "reference": done.case.reference, "link": link, "reissued": true }),
+                ),
+                None => see_other(&format!("/staff/cases/{}", done.case.reference)),
+            }
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
 }
 
 /// After a step on the case page: to the case on success, the form again with its errors and
@@ -893,7 +1034,6 @@ async fn finish_case_step(
 ) -> HttpResponse {
     match result {
         Ok(case) => {
-            tracing::info!(case = %case.reference, state = %case.state, user = %session.user.email, "case changed");
             state.outbox_wake.notify_one();
             see_other(&format!("/staff/cases/{}", case.reference))
         }
@@ -918,7 +1058,7 @@ async fn finish_case_step(
             }
         }
         Err(e) => {
-            tracing::warn!(user = %session.user.email, error = %e, "case action refused");
+            tracing::warn!(event = "action_refused", actor = %session.user.id, error = %e.kind(), "case action refused");
             staff_error(state, session, e)
         }
     }

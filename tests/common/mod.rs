@@ -21,6 +21,8 @@ pub struct Mail {
     pub headers: String,
     pub subject: String,
     pub body: String,
+    /// The message as sent, CRLFs made LFs: for tests that decode MIME themselves.
+    pub raw: String,
 }
 
 impl Mail {
@@ -89,7 +91,13 @@ impl Handler for SmtpSink {
             .find_map(|l| l.strip_prefix("Subject:"))
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        self.received.lock().unwrap().push(Mail { envelope_to: self.to.clone(), headers, subject, body });
+        self.received.lock().unwrap().push(Mail {
+            envelope_to: self.to.clone(),
+            headers,
+            subject,
+            body,
+            raw,
+        });
         response::OK
     }
 }
@@ -280,6 +288,8 @@ impl TestApp {
             outbox_poll_secs: 1,
             retry_base_secs: 1,
             email_templates: None,
+            // Lets a test speak from many client addresses through X-Forwarded-For.
+            trust_proxy: true,
         };
         config.validate().unwrap();
         // Migrate before the server starts so the CLI and the server never race on it.

@@ -38,6 +38,8 @@ pub struct WebClient {
     base: String,
     agent: ureq::Agent,
     cookies: RefCell<BTreeMap<String, String>>,
+    /// Sent with every request, e.g. X-Forwarded-For to speak from another client address.
+    headers: RefCell<Vec<(String, String)>>,
 }
 
 impl WebClient {
@@ -48,7 +50,19 @@ impl WebClient {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
-        WebClient { base: base.to_string(), agent, cookies: RefCell::new(BTreeMap::new()) }
+        WebClient {
+            base: base.to_string(),
+            agent,
+            cookies: RefCell::new(BTreeMap::new()),
+            headers: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Sends `name: value` with every later request.
+    pub fn set_header(&self, name: &str, value: &str) {
+        let mut headers = self.headers.borrow_mut();
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        headers.push((name.to_string(), value.to_string()));
     }
 
     fn cookie_header(&self) -> Option<String> {
@@ -85,6 +99,9 @@ impl WebClient {
         if let Some(c) = self.cookie_header() {
             req = req.header("Cookie", c);
         }
+        for (name, value) in self.headers.borrow().iter() {
+            req = req.header(name, value);
+        }
         self.finish(req.call())
     }
 
@@ -93,7 +110,23 @@ impl WebClient {
         if let Some(c) = self.cookie_header() {
             req = req.header("Cookie", c);
         }
+        for (name, value) in self.headers.borrow().iter() {
+            req = req.header(name, value);
+        }
         self.finish(req.send_form(fields.iter().copied()))
+    }
+
+    /// Sends a JSON body, with these cookies and headers.
+    pub fn post_json(&self, path: &str, body: &str) -> Page {
+        let mut req =
+            self.agent.post(format!("{}{}", self.base, path)).header("Content-Type", "application/json");
+        if let Some(c) = self.cookie_header() {
+            req = req.header("Cookie", c);
+        }
+        for (name, value) in self.headers.borrow().iter() {
+            req = req.header(name, value);
+        }
+        self.finish(req.send(body))
     }
 
     /// Posts a form with the CSRF token of the page at `form_page`.

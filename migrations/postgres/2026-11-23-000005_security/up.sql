@@ -1,0 +1,16 @@
+-- Browsers that have signed in to an account: sign-in throttling per account spares them, so
+-- an attacker guessing a password cannot lock the real user out.
+CREATE TABLE trusted_devices (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id),
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX trusted_devices_user ON trusted_devices (user_id);
+
+-- Internal notes and reissued private links are events of their own.
+ALTER TABLE case_events DROP CONSTRAINT case_events_kind_check;
+ALTER TABLE case_events ADD CONSTRAINT case_events_kind_check CHECK (kind IN (
+    'removal_recorded', 'complaint_received', 'appeal_lodged', 'response_given',
+    'marked_overdue', 'escalated', 'decision_recorded', 'withdrawn', 'window_expired',
+    'info_requested', 'info_provided', 'info_window_expired', 'reminder_sent',
+    'note_added', 'link_reissued'));

@@ -1,0 +1,297 @@
+//! Defences against guessing and flooding: refused common passwords, sign-in and private-link
+//! throttling, the bounded pool that password hashing runs on, and the client's address.
+//!
+//! The counters live in memory. Several instances each count on their own, so behind a load
+//! balancer an attacker gets a few more tries (one allowance per instance); the limits are small
+//! enough that this does not matter, and it keeps the database out of every failed request.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpRequest;
+use tokio::sync::Semaphore;
+
+/// The 20,000 most common passwords of 8 characters or more, lower-cased (see data/README.md).
+static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| include_str!("../data/common-passwords.txt").lines().collect());
+
+/// Whether a password is one that attackers try first. Case does not make it safer.
+pub fn is_common_password(password: &str) -> bool {
+    COMMON_PASSWORDS.contains(password.to_lowercase().as_str())
+}
+
+/// Counts events per key in fixed windows: once a key reaches `max` within `window`, it is
+/// refused until that window ends.
+pub struct Counter {
+    max: u32,
+    window: Duration,
+    cap: usize,
+    entries: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+/// How many keys a counter holds before it forgets the expired ones and, if that is not
+/// enough, the older half: a flood of distinct keys can neither grow memory without bound nor
+/// make each request scan the whole map (after a purge there is room for many inserts).
+const COUNTER_CAP: usize = 50_000;
+
+impl Counter {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self::with_cap(max, window, COUNTER_CAP)
+    }
+
+    fn with_cap(max: u32, window: Duration, cap: usize) -> Self {
+        Self { max, window, cap, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// How long `key` stays refused, if it is refused now.
+    pub fn refused_for(&self, key: &str, now: Instant) -> Option<Duration> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, count) = entries.get(key)?;
+        let elapsed = now.saturating_duration_since(*start);
+        (elapsed < self.window && *count >= self.max).then(|| self.window - elapsed)
+    }
+
+    pub fn record(&self, key: &str, now: Instant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.cap && !entries.contains_key(key) {
+            let window = self.window;
+            entries.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
+            if entries.len() > self.cap / 2 {
+                let mut starts: Vec<Instant> = entries.values().map(|(s, _)| *s).collect();
+                starts.sort();
+                let cut = starts[starts.len() / 2];
+                entries.retain(|_, (start, _)| *start > cut);
+            }
+        }
+        let entry = entries.entry(key.to_string()).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+
+    pub fn clear(&self, key: &str) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+/// Failed sign-ins allowed for one account from one address in a window.
+pub const PAIR_LIMIT: u32 = 5;
+/// Failed sign-ins allowed from one address, whatever the accounts, in a window.
+pub const ADDRESS_LIMIT: u32 = 30;
+/// Failed sign-ins allowed for one account from browsers it has not signed in from before.
+pub const ACCOUNT_LIMIT: u32 = 50;
+/// Wrong private links allowed from one address in a window.
+pub const LINK_LIMIT: u32 = 20;
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// The counters behind sign-in and private-link throttling.
+///
+/// An attacker must not be able to lock a real user out, so no limit is per account alone:
+/// the per-account limit applies only to browsers that have never signed in to that account
+/// (a browser that has carries a trusted-device cookie), and the tighter limits are per
+/// address.
+pub struct Limits {
+    pair: Counter,
+    address: Counter,
+    account: Counter,
+    links: Counter,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            pair: Counter::new(PAIR_LIMIT, WINDOW),
+            address: Counter::new(ADDRESS_LIMIT, WINDOW),
+            account: Counter::new(ACCOUNT_LIMIT, WINDOW),
+            links: Counter::new(LINK_LIMIT, WINDOW),
+        }
+    }
+}
+
+fn account_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Limits {
+    /// Whether a sign-in attempt may go ahead; if not, how long to wait.
+    pub fn sign_in_refused_for(&self, email: &str, addr: IpAddr, trusted_device: bool) -> Option<Duration> {
+        let now = Instant::now();
+        let account = account_key(email);
+        let mut waits = vec![
+            self.pair.refused_for(&format!("{account}|{addr}"), now),
+            self.address.refused_for(&addr.to_string(), now),
+        ];
+        if !trusted_device {
+            waits.push(self.account.refused_for(&account, now));
+        }
+        waits.into_iter().flatten().max()
+    }
+
+    pub fn sign_in_failed(&self, email: &str, addr: IpAddr, trusted_device: bool) {
+        let now = Instant::now();
+        let account = account_key(email);
+        self.pair.record(&format!("{account}|{addr}"), now);
+        self.address.record(&addr.to_string(), now);
+        if !trusted_device {
+            self.account.record(&account, now);
+        }
+    }
+
+    pub fn sign_in_succeeded(&self, email: &str, addr: IpAddr) {
+        self.pair.clear(&format!("{}|{addr}", account_key(email)));
+    }
+
+    /// Whether this address has tried too many wrong private links.
+    pub fn links_refused_for(&self, addr: IpAddr) -> Option<Duration> {
+        self.links.refused_for(&addr.to_string(), Instant::now())
+    }
+
+    pub fn wrong_link(&self, addr: IpAddr) {
+        self.links.record(&addr.to_string(), Instant::now());
+    }
+}
+
+/// The pool password hashing runs on. Each argon2 check holds 19 MiB for its duration, so only
+/// `workers` run at once and at most `queue` wait; anything beyond is turned away at once
+/// rather than piling up memory and threads.
+pub struct HashPool {
+    permits: Arc<Semaphore>,
+    workers: usize,
+    /// Calls running or waiting.
+    waiting: AtomicUsize,
+    queue: usize,
+}
+
+/// Returned when the hashing pool's queue is full.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Busy;
+
+impl HashPool {
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
+        Self { permits: Arc::new(Semaphore::new(workers)), workers, waiting: AtomicUsize::new(0), queue }
+    }
+
+    /// One worker per core, and a queue a few times that.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self::new(cores, cores * 8)
+    }
+
+    /// Runs `f` (a password hash or check) on a blocking thread once a worker is free.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Busy>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue + self.workers {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(Busy);
+        }
+        let permit = self.permits.clone().acquire_owned().await;
+        let result = match permit {
+            Ok(permit) => {
+                let joined = tokio::task::spawn_blocking(move || {
+                    let out = f();
+                    drop(permit);
+                    out
+                })
+                .await;
+                joined.map_err(|_| Busy)
+            }
+            Err(_) => Err(Busy),
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+/// The address a request came from. Behind a reverse proxy (REDRESS_TRUST_PROXY) that is the
+/// last address in X-Forwarded-For, the one the proxy itself added; earlier entries are
+/// whatever the client chose to send and are ignored.
+pub fn client_addr(req: &HttpRequest, trust_proxy: bool) -> IpAddr {
+    if trust_proxy {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .last();
+        if let Some(addr) = forwarded {
+            return addr;
+        }
+    }
+    req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_passwords_are_known_whatever_their_case() {
+        assert!(is_common_password("password"));
+        assert!(is_common_password("PassWord"));
+        assert!(is_common_password("12345678"));
+        assert!(is_common_password("iloveyou"));
+        assert!(!is_common_password("correct horse battery staple"));
+        assert!(COMMON_PASSWORDS.len() >= 10_000);
+    }
+
+    #[test]
+    fn a_counter_refuses_after_max_until_the_window_ends() {
+        let c = Counter::new(3, Duration::from_secs(60));
+        let t = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(c.refused_for("k", t), None);
+            c.record("k", t);
+        }
+        assert!(c.refused_for("k", t + Duration::from_secs(10)).unwrap() <= Duration::from_secs(50));
+        assert_eq!(c.refused_for("other", t), None);
+        assert_eq!(c.refused_for("k", t + Duration::from_secs(61)), None);
+        c.record("k", t + Duration::from_secs(61));
+        assert_eq!(c.refused_for("k", t + Duration::from_secs(62)), None, "a new window starts afresh");
+    }
+
+    #[test]
+    fn a_counter_forgets_keys_under_a_flood() {
+        let c = Counter::with_cap(1, Duration::from_secs(60), 100);
+        let t = Instant::now();
+        for i in 0..1000u64 {
+            c.record(&i.to_string(), t + Duration::from_nanos(i));
+            assert!(c.entries.lock().unwrap().len() <= 100);
+        }
+        // The newest keys are the ones kept.
+        assert!(c.refused_for("999", t + Duration::from_secs(1)).is_some());
+    }
+
+    #[actix_web::test]
+    async fn the_hash_pool_turns_away_what_it_cannot_queue() {
+        let pool = Arc::new(HashPool::new(2, 3));
+        let gate = Arc::new(std::sync::Barrier::new(3));
+        let mut running = Vec::new();
+        // Two workers block until released; three more wait in the queue.
+        for _ in 0..2 {
+            let (pool, gate) = (pool.clone(), gate.clone());
+            running.push(tokio::spawn(async move { pool.run(move || gate.wait()).await.map(|_| ()) }));
+        }
+        for _ in 0..3 {
+            let pool = pool.clone();
+            running.push(tokio::spawn(async move { pool.run(|| ()).await }));
+        }
+        while pool.waiting.load(Ordering::SeqCst) < 5 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| ()).await, Err(Busy), "the sixth is refused at once");
+        gate.wait();
+        for task in running {
+            assert_eq!(task.await.unwrap(), Ok(()));
+        }
+        assert_eq!(pool.run(|| 7).await, Ok(7), "room again once the queue drains");
+    }
+}
