@@ -1,5 +1,6 @@
-//! Defences against guessing and flooding: refused common passwords, sign-in and private-link
-//! throttling, the bounded pool that password hashing runs on, and the client's address.
+//! Defences against guessing and flooding: refused common passwords; throttling of sign-ins,
+//! of wrong private links and API tokens, and of public reports; the bounded pool that password
+//! hashing runs on; and the client's address.
 //!
 //! The counters live in memory. Several instances each count on their own, so behind a load
 //! balancer an attacker gets a few more tries (one allowance per instance); the limits are small
@@ -84,9 +85,13 @@ pub const PAIR_LIMIT: u32 = 5;
 pub const ADDRESS_LIMIT: u32 = 30;
 /// Failed sign-ins allowed for one account from browsers it has not signed in from before.
 pub const ACCOUNT_LIMIT: u32 = 50;
-/// Wrong private links allowed from one address in a window.
+/// Wrong private links and wrong API tokens allowed from one address in a window.
 pub const LINK_LIMIT: u32 = 20;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Reports accepted through the public form from one address in `REPORT_WINDOW`: enough for a
+/// household or an office sharing an address, too few to flood the moderators' queue.
+pub const REPORT_LIMIT: u32 = 10;
+pub const REPORT_WINDOW: Duration = Duration::from_secs(60 * 60);
 
 /// The counters behind sign-in and private-link throttling.
 ///
@@ -98,7 +103,10 @@ pub struct Limits {
     pair: Counter,
     address: Counter,
     account: Counter,
+    /// Wrong secrets: private links and API tokens, both long random values that are only
+    /// ever guessed.
     links: Counter,
+    reports: Counter,
 }
 
 impl Default for Limits {
@@ -108,6 +116,7 @@ impl Default for Limits {
             address: Counter::new(ADDRESS_LIMIT, WINDOW),
             account: Counter::new(ACCOUNT_LIMIT, WINDOW),
             links: Counter::new(LINK_LIMIT, WINDOW),
+            reports: Counter::new(REPORT_LIMIT, REPORT_WINDOW),
         }
     }
 }
@@ -145,13 +154,22 @@ impl Limits {
         self.pair.clear(&format!("{}|{addr}", account_key(email)));
     }
 
-    /// Whether this address has tried too many wrong private links.
+    /// Whether this address has tried too many wrong private links or API tokens.
     pub fn links_refused_for(&self, addr: IpAddr) -> Option<Duration> {
         self.links.refused_for(&addr.to_string(), Instant::now())
     }
 
     pub fn wrong_link(&self, addr: IpAddr) {
         self.links.record(&addr.to_string(), Instant::now());
+    }
+
+    /// Whether this address has sent as many reports as it may for now.
+    pub fn reports_refused_for(&self, addr: IpAddr) -> Option<Duration> {
+        self.reports.refused_for(&addr.to_string(), Instant::now())
+    }
+
+    pub fn report_accepted(&self, addr: IpAddr) {
+        self.reports.record(&addr.to_string(), Instant::now());
     }
 }
 

@@ -136,6 +136,27 @@ fn sign_in_is_throttled_per_address_and_account_without_locking_the_user_out() {
     assert_eq!(try_sign_in(&user, MODERATOR, PASSWORD).status, 303, "the trusted browser gets in");
     // Another account is untouched by all this.
     assert_eq!(try_sign_in(&from(&app, "10.4.0.3"), ADMIN, PASSWORD).status, 303);
+
+    // Trust lasts as long as the cookie (180 days): an older device is trusted no more, and is
+    // deleted at the next sign-in of anyone.
+    {
+        use diesel::prelude::*;
+        use redress::db::schema::trusted_devices;
+        let pool = redress::db::connect(&app.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let old = (chrono::Utc::now() - chrono::Duration::days(181)).naive_utc();
+        diesel::update(trusted_devices::table)
+            .set(trusted_devices::created_at.eq(old))
+            .execute(&mut *conn)
+            .unwrap();
+        user.set_header("X-Forwarded-For", "10.4.0.4");
+        assert_eq!(try_sign_in(&user, MODERATOR, PASSWORD).status, 429, "an expired device is not trusted");
+        assert_eq!(try_sign_in(&from(&app, "10.4.0.5"), ADMIN, PASSWORD).status, 303);
+        let left: Vec<chrono::NaiveDateTime> =
+            trusted_devices::table.select(trusted_devices::created_at).load(&mut *conn).unwrap();
+        assert_eq!(left.len(), 1, "only the new sign-in's device is left: {left:?}");
+        assert!(left[0] > old);
+    }
 }
 
 #[test]
@@ -187,6 +208,135 @@ fn wrong_links_are_all_the_same_404_and_then_throttled() {
     // The poster, at their own address, is unaffected.
     let poster = from(&app, "10.5.0.2");
     assert_eq!(poster.get(&link).status, 200);
+}
+
+/// A request with headers of its own; returns the status, the Retry-After header and the body.
+fn raw(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let agent =
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let url = app.url(path);
+    let response = if method == "GET" {
+        let mut req = agent.get(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.call()
+    } else {
+        let mut req = agent.post(&url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send(body.unwrap_or(""))
+    };
+    let mut response = response.unwrap();
+    let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), retry, text)
+}
+
+#[test]
+fn wrong_api_tokens_are_throttled_per_address() {
+    let app = TestApp::start();
+    let cast = app.setup();
+    let right = format!("Bearer {}", cast.moderator);
+    // Asking without a token is not guessing one: it is never counted.
+    for _ in 0..30 {
+        let (status, _, _) = raw(&app, "GET", "/api/v1/cases", &[("X-Forwarded-For", "10.6.0.1")], None);
+        assert_eq!(status, 401);
+    }
+    let (status, _, body) = raw(
+        &app,
+        "GET",
+        "/api/v1/cases",
+        &[("X-Forwarded-For", "10.6.0.1"), ("Authorization", &right)],
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    for n in 0..20u32 {
+        let wrong = format!("Bearer rdr_{:064x}", n + 1);
+        let (status, _, body) = raw(
+            &app,
+            "GET",
+            "/api/v1/cases",
+            &[("X-Forwarded-For", "10.6.0.2"), ("Authorization", &wrong)],
+            None,
+        );
+        assert_eq!(status, 401, "{body}");
+    }
+    // Then even the right token waits at that address, with a JSON answer saying how long.
+    let (status, retry, body) = raw(
+        &app,
+        "GET",
+        "/api/v1/cases",
+        &[("X-Forwarded-For", "10.6.0.2"), ("Authorization", &right)],
+        None,
+    );
+    assert_eq!(status, 429, "{body}");
+    let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=15 * 60).contains(&secs), "{secs}");
+    let json: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["error"], "too_many_requests", "{body}");
+    assert!(json["message"].as_str().unwrap().contains("wrong API tokens"), "{body}");
+    // Elsewhere the right token still works.
+    let (status, _, _) = raw(
+        &app,
+        "GET",
+        "/api/v1/cases",
+        &[("X-Forwarded-For", "10.6.0.3"), ("Authorization", &right)],
+        None,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn public_reports_are_limited_per_address() {
+    let app = TestApp::start();
+    app.setup();
+    let report = |addr: &str, n: u32| {
+        let body = format!(
+            "platform=Facebook&content_url=https%3A%2F%2Ffacebook.com%2Fpenrithclp%2Fposts%2F{n}&content_text=Nasty+words+{n}&rule_code=3a&reason=It+insults+a+volunteer.&reporter_name=Robin&reporter_email=robin{n}%40reporter.example"
+        );
+        raw(
+            &app,
+            "POST",
+            "/o/penrith/report",
+            &[("X-Forwarded-For", addr), ("Content-Type", "application/x-www-form-urlencoded")],
+            Some(&body),
+        )
+    };
+    // Refused reports (bad input) do not use up the allowance.
+    for _ in 0..12 {
+        let (status, _, _) = raw(
+            &app,
+            "POST",
+            "/o/penrith/report",
+            &[("X-Forwarded-For", "10.7.0.1"), ("Content-Type", "application/x-www-form-urlencoded")],
+            Some("platform=Facebook"),
+        );
+        assert_eq!(status, 422);
+    }
+    for n in 0..10 {
+        let (status, _, body) = report("10.7.0.1", n);
+        assert_eq!(status, 201, "report {n}: {body}");
+    }
+    let before = app.counts();
+    let (status, retry, body) = report("10.7.0.1", 10);
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("Many reports have been sent from your connection"), "{body}");
+    let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=60 * 60).contains(&secs), "{secs}");
+    let after = app.counts();
+    assert_eq!((before.cases, before.events, before.emails), (after.cases, after.events, after.emails));
+    // Another address is not affected.
+    let (status, _, body) = report("10.7.0.2", 11);
+    assert_eq!(status, 201, "{body}");
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! What happens to every request before and after its handler: a request id, the span that
 //! carries it (and the actor and case, once known) into every log line, throttling of wrong
-//! private links, and one structured access-log line.
+//! private links and API tokens and of public reports, and one structured access-log line.
 
 use std::time::Instant;
 
@@ -36,6 +36,11 @@ pub fn record_case(reference: &str) {
     tracing::Span::current().record("case", reference);
 }
 
+fn wait_words(wait: std::time::Duration) -> String {
+    let minutes = wait.as_secs().div_ceil(60).max(1);
+    format!("Wait {minutes} minute{} and try again.", if minutes == 1 { "" } else { "s" })
+}
+
 pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -46,6 +51,12 @@ pub async fn edge(
     let path = loggable_path(req.path());
     let addr = state.as_ref().map(|s| s.client_addr(req.request()));
     let is_link = req.path().starts_with("/c/");
+    // Only a request that offers a token can have offered a wrong one.
+    let is_api_token =
+        req.path().starts_with("/api/") && req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+    let is_report = req.method() == actix_web::http::Method::POST
+        && req.path().starts_with("/o/")
+        && req.path().ends_with("/report");
     let span = tracing::info_span!(
         "request",
         id = %id,
@@ -60,12 +71,20 @@ pub async fn edge(
         Some(AppError::NotFound("There is no such page.".into()))
     } else {
         match (&state, addr) {
-            (Some(state), Some(addr)) if is_link => state.limits.links_refused_for(addr).map(|wait| {
-                let minutes = wait.as_secs().div_ceil(60).max(1);
+            (Some(state), Some(addr)) if is_link || is_api_token => {
+                state.limits.links_refused_for(addr).map(|wait| {
+                    let what = if is_link { "wrong links" } else { "wrong API tokens" };
+                    AppError::TooMany(
+                        format!("Too many {what} have been tried from your connection. {}", wait_words(wait)),
+                        wait.as_secs().max(1),
+                    )
+                })
+            }
+            (Some(state), Some(addr)) if is_report => state.limits.reports_refused_for(addr).map(|wait| {
                 AppError::TooMany(
                     format!(
-                        "Too many wrong links have been tried from your connection. Wait {minutes} minute{} and try again.",
-                        if minutes == 1 { "" } else { "s" }
+                        "Many reports have been sent from your connection in the last hour, so we cannot take more for now. {}",
+                        wait_words(wait)
                     ),
                     wait.as_secs().max(1),
                 )
@@ -75,15 +94,24 @@ pub async fn edge(
     };
     let mut res = match (refusal, &state) {
         (Some(refusal), Some(state)) => {
-            let response = page_error(state, refusal);
+            let response = if req.path().starts_with("/api/") {
+                actix_web::ResponseError::error_response(&refusal)
+            } else {
+                page_error(state, refusal)
+            };
             req.into_response(response).map_into_boxed_body()
         }
         _ => next.call(req).instrument(span.clone()).await?.map_into_boxed_body(),
     };
 
     let status = res.status();
-    if let (Some(state), Some(addr), true) = (&state, addr, is_link && status.as_u16() == 404) {
-        state.limits.wrong_link(addr);
+    if let (Some(state), Some(addr)) = (&state, addr) {
+        if (is_link && status.as_u16() == 404) || (is_api_token && status.as_u16() == 401) {
+            state.limits.wrong_link(addr);
+        }
+        if is_report && status.as_u16() == 201 {
+            state.limits.report_accepted(addr);
+        }
     }
     if let Some(reference) = res.request().match_info().get("reference") {
         span.record("case", reference);
