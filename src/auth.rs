@@ -15,6 +15,8 @@ use crate::validate::Checker;
 pub const IDLE_LIMIT: Duration = Duration::minutes(30);
 /// …and after this long in all, however busy.
 pub const ABSOLUTE_LIMIT: Duration = Duration::hours(12);
+/// How long a browser stays trusted after signing in to an account (its cookie's lifetime).
+pub const DEVICE_LIFETIME: Duration = Duration::days(180);
 
 /// The signed-in staff member, the organisation they are working in, and their roles there.
 #[derive(Debug, Clone)]
@@ -98,6 +100,7 @@ pub fn sign_in_candidate(
         (Some(user), Some(device)) => trusted_devices::table
             .filter(trusted_devices::token_hash.eq(hash_secret(device)))
             .filter(trusted_devices::user_id.eq(&user.id))
+            .filter(trusted_devices::created_at.ge(to_db_time(Utc::now() - DEVICE_LIFETIME)))
             .count()
             .get_result::<i64>(conn)?
             .gt(&0),
@@ -139,14 +142,18 @@ pub fn start_session(
                 ))
                 .execute(conn)?;
         }
-        // Sessions that ran out are deleted here as well as when presented, so the table does
-        // not keep every session ever opened.
+        // Sessions that ran out, and trusted devices whose cookie has expired, are deleted here
+        // (sessions also when presented), so neither table keeps every sign-in ever made.
         diesel::delete(
             sessions::table.filter(
                 sessions::last_seen_at
                     .lt(to_db_time(now - IDLE_LIMIT))
                     .or(sessions::created_at.lt(to_db_time(now - ABSOLUTE_LIMIT))),
             ),
+        )
+        .execute(conn)?;
+        diesel::delete(
+            trusted_devices::table.filter(trusted_devices::created_at.lt(to_db_time(now - DEVICE_LIFETIME))),
         )
         .execute(conn)?;
         Ok::<_, AppError>(())

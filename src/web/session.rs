@@ -60,7 +60,7 @@ pub fn device_cookie(secure: bool, value: String) -> Cookie<'static> {
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Strict)
-        .max_age(CookieDuration::days(180))
+        .max_age(CookieDuration::seconds(auth::DEVICE_LIFETIME.num_seconds()))
         .finish()
 }
 
