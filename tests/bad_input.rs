@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::*;
 use serde_json::json;
 
@@ -341,6 +343,75 @@ fn every_response_carries_the_security_headers() {
     }
     let css = agent.get(app.url("/assets/app.css")).call().unwrap();
     assert!(css.headers().get("cache-control").unwrap().to_str().unwrap().contains("max-age"));
+
+    // Refusals and errors of every kind carry them too: 400, 413, 415, 422, 429.
+    let big = "x".repeat(300 * 1024);
+    let mut refusals: Vec<(String, ureq::http::Response<ureq::Body>)> = vec![
+        (
+            "400 malformed JSON".into(),
+            agent
+                .post(app.url("/api/v1/removals"))
+                .header("Authorization", "Bearer rdr_wrong")
+                .header("Content-Type", "application/json")
+                .send("{")
+                .unwrap(),
+        ),
+        (
+            "413".into(),
+            agent
+                .post(app.url("/o/penrith/report"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send(format!("reason={big}"))
+                .unwrap(),
+        ),
+        (
+            "415".into(),
+            agent
+                .post(app.url("/o/penrith/report"))
+                .header("Content-Type", "text/plain")
+                .send("hello")
+                .unwrap(),
+        ),
+        (
+            "422".into(),
+            agent
+                .post(app.url("/o/penrith/report"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .send("platform=x")
+                .unwrap(),
+        ),
+    ];
+    for n in 0..21 {
+        let response =
+            agent.get(app.url(&format!("/c/{n:064x}"))).header("X-Forwarded-For", "10.8.0.1").call().unwrap();
+        refusals.push((format!("wrong link {n}"), response));
+    }
+    let statuses: BTreeSet<u16> = refusals.iter().map(|(_, r)| r.status().as_u16()).collect();
+    for status in [413, 422, 429] {
+        assert!(statuses.contains(&status), "no {status} among {statuses:?}");
+    }
+    for (what, response) in &refusals {
+        let h = response.headers();
+        assert!(h.get("content-security-policy").is_some(), "{what}: {}", response.status());
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{what}");
+        assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{what}");
+        assert_eq!(h.get("cache-control").unwrap(), "no-store", "{what}");
+    }
+}
+
+/// Served at an https address (TLS ends at a proxy in front), every response, errors included,
+/// tells the browser to use https from then on.
+#[test]
+fn hsts_is_sent_when_served_over_https() {
+    let app = TestApp::start_configured(|c| c.base_url = "https://redress.penrith.example".into());
+    let agent =
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    for path in ["/", "/sign-in", "/nowhere", "/c/not-a-token", "/api/v1/cases"] {
+        let response = agent.get(app.url(path)).call().unwrap();
+        let hsts =
+            response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+        assert!(hsts.as_deref().is_some_and(|v| v.contains("max-age=31536000")), "{path}: {hsts:?}");
+    }
 }
 
 #[test]

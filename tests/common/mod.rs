@@ -266,7 +266,24 @@ impl TestApp {
         Self::start_inner(smtp, port, false)
     }
 
+    /// Starts Redress with its configuration changed by `change` (the test still speaks plain
+    /// http to 127.0.0.1, as a proxy in front of it would).
+    pub fn start_configured(change: impl FnOnce(&mut redress::config::Config)) -> Self {
+        let smtp = SmtpServer::start();
+        let port = smtp.port;
+        Self::start_full(smtp, port, true, change)
+    }
+
     fn start_inner(smtp: SmtpServer, smtp_port: u16, postgres_if_asked: bool) -> Self {
+        Self::start_full(smtp, smtp_port, postgres_if_asked, |_| {})
+    }
+
+    fn start_full(
+        smtp: SmtpServer,
+        smtp_port: u16,
+        postgres_if_asked: bool,
+        change: impl FnOnce(&mut redress::config::Config),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let fresh = if postgres_if_asked { fresh_postgres_database() } else { None };
         let (database_url, pg_database) = match fresh {
@@ -276,7 +293,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let base_url = format!("http://{addr}");
-        let config = redress::config::Config {
+        let mut config = redress::config::Config {
             database_url: database_url.clone(),
             bind: addr,
             base_url: base_url.clone(),
@@ -291,6 +308,7 @@ impl TestApp {
             // Lets a test speak from many client addresses through X-Forwarded-For.
             trust_proxy: true,
         };
+        change(&mut config);
         config.validate().unwrap();
         // Migrate before the server starts so the CLI and the server never race on it.
         redress::db::connect(&config.database_url, 1).unwrap();
