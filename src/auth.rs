@@ -117,12 +117,18 @@ pub fn start_session(
     conn: &mut DbConnection,
     user: &User,
     trusted_device: bool,
+    replacing: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<(String, Option<String>)> {
     let orgs = memberships_of(conn, &user.id)?;
     let secret = new_secret();
     let device = (!trusted_device).then(new_secret);
     write_tx(conn, |conn| {
+        // The browser's previous session, if it had one, ends here rather than lingering
+        // until it times out.
+        if let Some(old) = replacing {
+            diesel::delete(sessions::table.filter(sessions::id_hash.eq(hash_secret(old)))).execute(conn)?;
+        }
         diesel::insert_into(sessions::table)
             .values((
                 sessions::id_hash.eq(hash_secret(&secret)),
@@ -274,6 +280,8 @@ pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>
     check_new_password(&mut c, "password", &input.password);
     let result = c.finish().and_then(|()| {
         write_tx(conn, |conn| {
+            // Two first-run forms sent at once must not both find no organisation.
+            crate::db::lock_organisations(conn)?;
             if !setup_needed(conn)? {
                 return Err(AppError::Conflict("Redress is already set up; sign in instead.".into()));
             }

@@ -74,6 +74,14 @@ impl Counter {
         entry.1 = entry.1.saturating_add(1);
     }
 
+    /// Takes back one event of `key`'s current window: an attempt counted before its outcome
+    /// was known that turned out to be no failure.
+    pub fn forgive(&self, key: &str) {
+        if let Some(entry) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     pub fn clear(&self, key: &str) {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
@@ -125,51 +133,80 @@ fn account_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// The key an address is counted under. An IPv6 client usually holds a whole /64 and can
+/// change address within it at will, so it is counted per /64.
+pub fn address_key(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 impl Limits {
-    /// Whether a sign-in attempt may go ahead; if not, how long to wait.
-    pub fn sign_in_refused_for(&self, email: &str, addr: IpAddr, trusted_device: bool) -> Option<Duration> {
+    /// Counts a sign-in attempt before its password is checked, so that many sent at once
+    /// cannot all slip in under the limit while the checks run; if the attempt is refused,
+    /// how long to wait (a refused attempt is not counted). A successful sign-in is taken
+    /// back by `sign_in_succeeded`.
+    pub fn sign_in_attempt(&self, email: &str, addr: IpAddr, trusted_device: bool) -> Result<(), Duration> {
         let now = Instant::now();
         let account = account_key(email);
-        let mut waits = vec![
-            self.pair.refused_for(&format!("{account}|{addr}"), now),
-            self.address.refused_for(&addr.to_string(), now),
-        ];
+        let pair = format!("{account}|{}", address_key(addr));
+        let address = address_key(addr);
+        let mut waits = vec![self.pair.refused_for(&pair, now), self.address.refused_for(&address, now)];
         if !trusted_device {
             waits.push(self.account.refused_for(&account, now));
         }
-        waits.into_iter().flatten().max()
-    }
-
-    pub fn sign_in_failed(&self, email: &str, addr: IpAddr, trusted_device: bool) {
-        let now = Instant::now();
-        let account = account_key(email);
-        self.pair.record(&format!("{account}|{addr}"), now);
-        self.address.record(&addr.to_string(), now);
+        if let Some(wait) = waits.into_iter().flatten().max() {
+            return Err(wait);
+        }
+        self.pair.record(&pair, now);
+        self.address.record(&address, now);
         if !trusted_device {
             self.account.record(&account, now);
         }
+        Ok(())
     }
 
-    pub fn sign_in_succeeded(&self, email: &str, addr: IpAddr) {
-        self.pair.clear(&format!("{}|{addr}", account_key(email)));
+    /// Takes back an attempt whose password was never checked (the hashing pool was full).
+    pub fn sign_in_not_checked(&self, email: &str, addr: IpAddr, trusted_device: bool) {
+        self.pair.forgive(&format!("{}|{}", account_key(email), address_key(addr)));
+        self.forgive_address_and_account(email, addr, trusted_device);
+    }
+
+    pub fn sign_in_succeeded(&self, email: &str, addr: IpAddr, trusted_device: bool) {
+        self.pair.clear(&format!("{}|{}", account_key(email), address_key(addr)));
+        self.forgive_address_and_account(email, addr, trusted_device);
+    }
+
+    fn forgive_address_and_account(&self, email: &str, addr: IpAddr, trusted_device: bool) {
+        self.address.forgive(&address_key(addr));
+        if !trusted_device {
+            self.account.forgive(&account_key(email));
+        }
     }
 
     /// Whether this address has tried too many wrong private links or API tokens.
     pub fn links_refused_for(&self, addr: IpAddr) -> Option<Duration> {
-        self.links.refused_for(&addr.to_string(), Instant::now())
+        self.links.refused_for(&address_key(addr), Instant::now())
     }
 
     pub fn wrong_link(&self, addr: IpAddr) {
-        self.links.record(&addr.to_string(), Instant::now());
+        self.links.record(&address_key(addr), Instant::now());
     }
 
     /// Whether this address has sent as many reports as it may for now.
     pub fn reports_refused_for(&self, addr: IpAddr) -> Option<Duration> {
-        self.reports.refused_for(&addr.to_string(), Instant::now())
+        self.reports.refused_for(&address_key(addr), Instant::now())
     }
 
     pub fn report_accepted(&self, addr: IpAddr) {
-        self.reports.record(&addr.to_string(), Instant::now());
+        self.reports.record(&address_key(addr), Instant::now());
     }
 }
 
@@ -274,6 +311,38 @@ mod tests {
         assert_eq!(c.refused_for("k", t + Duration::from_secs(61)), None);
         c.record("k", t + Duration::from_secs(61));
         assert_eq!(c.refused_for("k", t + Duration::from_secs(62)), None, "a new window starts afresh");
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        assert_eq!(address_key("::ffff:10.0.0.1".parse().unwrap()), "10.0.0.1");
+        assert_eq!(address_key("10.0.0.1".parse().unwrap()), "10.0.0.1");
+    }
+
+    #[test]
+    fn sign_in_attempts_count_before_the_check_and_successes_are_taken_back() {
+        let limits = Limits::default();
+        let addr: IpAddr = "10.0.0.1".parse().unwrap();
+        // Attempts still being checked count at once: the sixth is refused though none has
+        // failed yet.
+        for _ in 0..PAIR_LIMIT {
+            assert!(limits.sign_in_attempt("a@x.example", addr, false).is_ok());
+        }
+        assert!(limits.sign_in_attempt("a@x.example", addr, false).is_err());
+        // A success clears the pair and takes its attempt back from the others.
+        limits.sign_in_succeeded("a@x.example", addr, false);
+        assert!(limits.sign_in_attempt("a@x.example", addr, false).is_ok());
+        // An attempt turned away unchecked is taken back entirely.
+        for _ in 0..(PAIR_LIMIT - 1) {
+            limits.sign_in_attempt("b@x.example", addr, false).unwrap();
+            limits.sign_in_not_checked("b@x.example", addr, false);
+        }
+        assert!(limits.sign_in_attempt("b@x.example", addr, false).is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::schema::{
     api_tokens, case_alerts, case_events, case_tokens, cases, closed_days, memberships, organisations,
-    outbox, policy_rules, users,
+    outbox, policy_rules, sessions, trusted_devices, users,
 };
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::calendar::{Calendar, Nation};
@@ -200,11 +200,21 @@ pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> 
     let org = org_from_input(&mut c, input, now);
     c.finish()?;
     write_tx(conn, |conn| {
+        crate::db::lock_organisations(conn)?;
         if store::org_by_slug(conn, &org.slug)?.is_some() {
             return Err(AppError::Conflict(format!(
                 "an organisation with slug {:?} already exists",
                 org.slug
             )));
+        }
+        if let Some(other) = store::org_by_prefix(conn, &org.reference_prefix)? {
+            return Err(AppError::field(
+                "reference_prefix",
+                format!(
+                    "{} already numbers its cases {}-…: choose another reference prefix (2 to 8 letters or digits)",
+                    other.name, org.reference_prefix
+                ),
+            ));
         }
         diesel::insert_into(organisations::table).values(&org).execute(conn)?;
         Ok(org)
@@ -282,15 +292,16 @@ pub fn add_user(
     write_tx(conn, |conn| {
         let org = find_org(conn, org_slug)?;
         let user = match store::user_by_email(conn, &email)? {
-            Some(mut user) => {
-                if let Some(hash) = &password_hash {
-                    diesel::update(users::table.find(&user.id))
-                        .set(users::password_hash.eq(hash))
-                        .execute(conn)?;
-                    user.password_hash = Some(hash.clone());
-                }
-                user
+            // An account is its owner's: an admin adding it to their organisation must not be
+            // able to set its password, or any organisation's admin could take over an account
+            // that holds roles elsewhere. Its password is changed only by `redress user password`.
+            Some(_) if password_hash.is_some() => {
+                return Err(AppError::field(
+                    "password",
+                    "This address already has an account, which keeps its own password: leave the password empty to add them.",
+                ));
             }
+            Some(user) => user,
             None => {
                 let user = User { id: new_id(), email, name, password_hash, created_at: to_db_time(now) };
                 diesel::insert_into(users::table).values(&user).execute(conn)?;
@@ -319,13 +330,16 @@ pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> App
     crate::auth::check_new_password(&mut c, "password", password);
     c.finish()?;
     let hash = hash_password(password)?;
-    let n = diesel::update(users::table.filter(users::email.eq(email.trim().to_lowercase())))
-        .set(users::password_hash.eq(Some(hash)))
-        .execute(conn)?;
-    if n == 0 {
-        return Err(AppError::NotFound(format!("no user with email {email:?}")));
-    }
-    Ok(())
+    write_tx(conn, |conn| {
+        let user = store::user_by_email(conn, email.trim())?
+            .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
+        diesel::update(users::table.find(&user.id)).set(users::password_hash.eq(Some(hash))).execute(conn)?;
+        // A new password is often set because the old one leaked: whoever signed in with it is
+        // signed out, and browsers it trusted are trusted no more.
+        diesel::delete(sessions::table.filter(sessions::user_id.eq(&user.id))).execute(conn)?;
+        diesel::delete(trusted_devices::table.filter(trusted_devices::user_id.eq(&user.id))).execute(conn)?;
+        Ok(())
+    })
 }
 
 /// Issues an API token for a member of the organisation. The token is returned once; only its
@@ -430,6 +444,9 @@ pub struct Opened {
 }
 
 fn cite_rules(conn: &mut DbConnection, org: &Organisation, codes: &[String]) -> AppResult<Vec<CitedRule>> {
+    if codes.len() > 20 {
+        return Err(AppError::field("rule_codes", "cite at most 20 rules"));
+    }
     let rules = store::rules_of(conn, &org.id)?;
     let mut cited = Vec::new();
     let mut unknown = Vec::new();
@@ -441,6 +458,11 @@ fn cite_rules(conn: &mut DbConnection, org: &Organisation, codes: &[String]) -> 
                 summary: r.summary.clone(),
             }),
             Some(_) => {}
+            // Rule codes are at most 20 characters: a longer one is shown cut short, not echoed
+            // whole.
+            None if code.chars().count() > 20 => {
+                unknown.push(format!("{}…", code.chars().take(20).collect::<String>()))
+            }
             None => unknown.push(code.clone()),
         }
     }
@@ -962,10 +984,10 @@ fn record(
             }
         };
         for address in addresses {
-            let link = match party {
-                Some(p) => Some(mint_link(conn, svc, case, p, now)?),
-                None => None,
-            };
+            // The link itself is minted by the outbox worker as it sends, so that no queued or
+            // failed email holds a working link that staff (who can read queued emails) or a
+            // database export could use.
+            let link = party.map(|_| format!("{}/c/{}", svc.base_url, crate::mail::outbox::LINK_SLOT));
             let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
             let rendered = svc.emails.render(order.template, &org.slug, &context)?;
             diesel::insert_into(outbox::table)
@@ -1004,18 +1026,32 @@ fn mint_link(
     party: Actor,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
-    let secret = new_secret();
+    let (_, secret) = mint_token(conn, &case.id, party, None, now)?;
+    Ok(format!("{}/c/{}", svc.base_url, secret))
+}
+
+/// A new private link's secret for a party of a case, and the id of its row; only its hash is
+/// stored. `outbox_id` is the email it is minted for, if any.
+pub fn mint_token(
+    conn: &mut DbConnection,
+    case_id: &str,
+    party: Actor,
+    outbox_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<(String, String)> {
+    let (id, secret) = (new_id(), new_secret());
     diesel::insert_into(case_tokens::table)
         .values(&CaseToken {
-            id: new_id(),
-            case_id: case.id.clone(),
+            id: id.clone(),
+            case_id: case_id.to_string(),
             party: party.kind_str().into(),
             token_hash: hash_secret(&secret),
             created_at: to_db_time(now),
             revoked_at: None,
+            outbox_id: outbox_id.map(str::to_string),
         })
         .execute(conn)?;
-    Ok(format!("{}/c/{}", svc.base_url, secret))
+    Ok((id, secret))
 }
 
 /// The case behind a private link, and which party holds it.
@@ -1546,6 +1582,10 @@ pub fn members(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<Mem
 pub fn remove_role(conn: &mut DbConnection, org: &Organisation, user_id: &str, role: Role) -> AppResult<()> {
     write_tx(conn, |conn| {
         if role == Role::Admin {
+            // Two admins removing each other at once must not both see two admins and leave
+            // none: the organisation's row is locked while counting (PostgreSQL; SQLite
+            // writes one at a time anyway).
+            store::lock_org(conn, &org.id)?;
             let admins: i64 = memberships::table
                 .filter(memberships::organisation_id.eq(&org.id))
                 .filter(memberships::role.eq("admin"))

@@ -132,6 +132,9 @@ pub struct CaseToken {
     pub token_hash: String,
     pub created_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// The email whose sending minted this link; none for a link shown once on a page.
+    #[serde(default)]
+    pub outbox_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
@@ -186,6 +189,16 @@ pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Or
     }
     organisations::table
         .filter(organisations::slug.eq(slug))
+        .select(Organisation::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The organisation whose case references start with `prefix`, if any. Case references are
+/// unique across the database, so no two organisations may share a prefix.
+pub fn org_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Option<Organisation>> {
+    organisations::table
+        .filter(organisations::reference_prefix.eq(prefix))
         .select(Organisation::as_select())
         .first(conn)
         .optional()

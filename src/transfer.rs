@@ -152,6 +152,12 @@ pub fn import(conn: &mut DbConnection, data: &OrgExport, progress: &mut dyn Writ
                 data.organisation.slug
             )));
         }
+        if let Some(other) = crate::store::org_by_prefix(conn, &data.organisation.reference_prefix)? {
+            return Err(AppError::Conflict(format!(
+                "organisation {:?} here already numbers its cases {}-…, as the imported one does; case references must be unique",
+                other.slug, data.organisation.reference_prefix
+            )));
+        }
         diesel::insert_into(organisations::table).values(&data.organisation).execute(conn)?;
         tick(1, progress);
         // Accounts that exist here already (by email) are reused; their ids replace the

@@ -339,6 +339,11 @@ fn every_response_carries_the_security_headers() {
         assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{path}");
         assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{path}");
         assert_eq!(h.get("cache-control").unwrap(), "no-store", "{path}");
+        assert_eq!(h.get("cross-origin-opener-policy").unwrap(), "same-origin", "{path}");
+        assert!(
+            h.get("permissions-policy").is_some_and(|v| v.to_str().unwrap().contains("camera=()")),
+            "{path}"
+        );
         assert!(h.get("strict-transport-security").is_none(), "{path}: no HSTS over plain http");
     }
     let css = agent.get(app.url("/assets/app.css")).call().unwrap();

@@ -33,6 +33,29 @@ fn smtp_down_keeps_the_case_and_the_email_until_it_can_be_sent() {
     assert!(email["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{email}");
     assert_eq!(app.counts().cases, 1);
 
+    // The waiting email holds no working link: the link is minted only as an attempt is made,
+    // and revoked when the attempt fails, so neither the outbox (which staff can read) nor a
+    // failed attempt leaves a way into the case.
+    {
+        use diesel::prelude::*;
+        use redress::db::schema::{case_tokens, outbox};
+        let pool = redress::db::connect(&app.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let bodies: Vec<(String, Option<String>)> =
+            outbox::table.select((outbox::body_text, outbox::body_html)).load(&mut *conn).unwrap();
+        let notice = bodies.iter().find(|(text, _)| text.contains("/c/")).expect("the notice is queued");
+        assert!(notice.0.contains("/c/link-added-when-sent"), "{}", notice.0);
+        assert!(notice.1.as_deref().is_some_and(|h| h.contains("/c/link-added-when-sent")));
+        let live: i64 = case_tokens::table
+            .filter(case_tokens::revoked_at.is_null())
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        assert_eq!(live, 0, "a failed attempt's link is revoked");
+        let page = app.get_page(&format!("/c/{}", "link-added-when-sent"));
+        assert_eq!(page.0, 404);
+    }
+
     // The server comes up on that port: the email goes out, once.
     let smtp = SmtpServer::start_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -46,6 +69,8 @@ fn smtp_down_keeps_the_case_and_the_email_until_it_can_be_sent() {
     assert_eq!(received.len(), 1, "delivered exactly once");
     assert!(received[0].subject.contains(&reference));
     assert!(received[0].body.contains("/c/"), "the link survives the wait");
+    let link = received[0].link().expect("a private link");
+    assert_eq!(app.get_page(&path_of(&link)).0, 200, "the delivered link works");
     let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["emails"][0]["status"], "sent");
     assert!(case["emails"][0]["attempts"].as_i64().unwrap() >= 2);

@@ -192,7 +192,8 @@ fn wrong_links_are_all_the_same_404_and_then_throttled() {
     let guesser = from(&app, "10.5.0.1");
     let mut bodies = std::collections::BTreeSet::new();
     for n in 0..20u32 {
-        let guess = format!("/c/{:064x}", n + 1);
+        // Half of them percent-encoded, which the router decodes: they count all the same.
+        let guess = if n % 2 == 0 { format!("/c/{:064x}", n + 1) } else { format!("/%63/{:064x}", n + 1) };
         let page = guesser.get(&guess);
         assert_eq!(page.status, 404);
         bodies.insert(page.body);
@@ -332,6 +333,15 @@ fn public_reports_are_limited_per_address() {
     assert!(body.contains("Many reports have been sent from your connection"), "{body}");
     let secs: u64 = retry.expect("Retry-After").parse().unwrap();
     assert!((1..=60 * 60).contains(&secs), "{secs}");
+    // The same path percent-encoded is the same form, and the same limit.
+    let (status, _, _) = raw(
+        &app,
+        "POST",
+        "/%6F/penrith/report",
+        &[("X-Forwarded-For", "10.7.0.1"), ("Content-Type", "application/x-www-form-urlencoded")],
+        Some("platform=Facebook"),
+    );
+    assert_eq!(status, 429);
     let after = app.counts();
     assert_eq!((before.cases, before.events, before.emails), (after.cases, after.events, after.emails));
     // Another address is not affected.
@@ -467,6 +477,8 @@ fn logs_are_structured_and_keep_secrets_out() {
     assert_eq!(poster.get(&path_of(&link)).status, 200);
     assert_eq!(poster.post(&format!("{}/appeal", path_of(&link)), &[("appeal", appeal_text)]).status, 303);
     assert_eq!(poster.get("/c/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef").status, 404);
+    // A percent-encoded path reaches the same page, and is redacted just the same.
+    assert_eq!(poster.get(&format!("/%63/{secret}")).status, 200);
     // Refused: another organisation's moderator asks for the case.
     assert_eq!(api("GET", &format!("/api/v1/cases/{reference}"), &cast.outsider, json!(null)).0, 404);
 
@@ -534,4 +546,87 @@ fn logs_are_structured_and_keep_secrets_out() {
         refused.iter().any(|e| e["path"] == "/c/…"),
         "wrong links are logged without the link: {refused:?}"
     );
+}
+
+/// An admin adds people to their own organisation; they cannot set the password of an account
+/// that already exists (it may hold roles elsewhere), so one organisation's admin cannot take
+/// over another's moderator.
+#[test]
+fn an_admin_cannot_take_over_an_existing_account() {
+    let app = TestApp::start();
+    app.setup();
+    with_passwords(&app);
+    let victim = "mod@westend.example";
+    let out =
+        app.cli_with_stdin(&["user", "password", "--email", victim], Some("the victim's own passphrase"));
+    assert!(out.status.success());
+
+    let admin = from(&app, "10.9.1.1");
+    admin.sign_in(ADMIN, PASSWORD);
+    let page = admin.submit(
+        "/staff/admin/users",
+        "/staff/admin/users",
+        &[
+            ("email", victim),
+            ("name", "Victim"),
+            ("role", "moderator"),
+            ("password", "chosen by the attacker"),
+        ],
+    );
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.has("keeps its own password"), "{}", page.body);
+    assert_eq!(try_sign_in(&from(&app, "10.9.1.2"), victim, "chosen by the attacker").status, 401);
+    assert_eq!(try_sign_in(&from(&app, "10.9.1.3"), victim, "the victim's own passphrase").status, 303);
+
+    // Without a password the account is added, and keeps its own.
+    let page = admin.submit(
+        "/staff/admin/users",
+        "/staff/admin/users",
+        &[("email", victim), ("name", "Victim"), ("role", "moderator"), ("password", "")],
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(try_sign_in(&from(&app, "10.9.1.4"), victim, "the victim's own passphrase").status, 303);
+}
+
+/// A new password signs out every session of the old one and forgets the browsers it trusted.
+#[test]
+fn a_new_password_ends_the_old_sessions() {
+    let app = TestApp::start();
+    app.setup();
+    with_passwords(&app);
+    let stolen = from(&app, "10.9.2.1");
+    stolen.sign_in(MODERATOR, PASSWORD);
+    assert_eq!(stolen.get("/staff").status, 200);
+    let out = app.cli_with_stdin(&["user", "password", "--email", MODERATOR], Some("a brand new passphrase"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = stolen.get("/staff");
+    assert_eq!(page.status, 303, "the old session is gone");
+    assert_eq!(page.location.as_deref(), Some("/sign-in"));
+    assert_eq!(try_sign_in(&stolen, MODERATOR, PASSWORD).status, 401);
+    assert_eq!(try_sign_in(&stolen, MODERATOR, "a brand new passphrase").status, 303);
+}
+
+/// Case references are unique across the database, so two organisations cannot share a
+/// prefix; the second is refused with a message instead of failing at its first case.
+#[test]
+fn organisations_cannot_share_a_reference_prefix() {
+    let app = TestApp::start();
+    app.setup();
+    let pendle = [
+        "org",
+        "add",
+        "--slug",
+        "pendle",
+        "--name",
+        "Pendle Borough",
+        "--secretary-email",
+        "clerk@pendle.example",
+    ];
+    // "pendle" would default to PEN, which Penrith already uses.
+    let out = app.cli(&pendle);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already numbers its cases PEN-"), "{err}");
+    let out = app.cli(&[&pendle[..], &["--prefix", "PDL"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

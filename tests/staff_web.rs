@@ -102,9 +102,11 @@ fn first_run_setup_sign_in_and_sign_out() {
     assert_eq!(queue.status, 200, "{}", queue.body);
     assert!(queue.has("Work queue") && queue.has("Penrith CLP"));
 
-    // Signing in again gives a new session id.
+    // Signing in again gives a new session id, and the one it replaces ends.
     web.sign_in("alex@penrith.example", PASSWORD);
     assert_ne!(web.cookie("redress_session").unwrap(), first);
+    let page = WebClient::new(&app.base_url).get_with_cookie("/staff", &format!("redress_session={first}"));
+    assert_eq!(page.status, 303, "the replaced session id is dead on the server");
 
     // Sign-out needs the CSRF token, kills the session, and clears the cookie.
     let old = web.cookie("redress_session").unwrap();

@@ -131,6 +131,17 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<(), DbSetupError> {
     result.map_err(|e| DbSetupError::Migration(e.to_string()))
 }
 
+/// Within a write transaction, keeps any other from adding an organisation until it ends, so
+/// that checks over all organisations (first-run setup, unique reference prefixes) hold when
+/// the row is inserted. SQLite's `BEGIN IMMEDIATE` already lets one writer in at a time.
+pub fn lock_organisations(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    if let DbConnection::Pg(c) = conn {
+        let lock = diesel::sql_query("LOCK TABLE organisations IN SHARE ROW EXCLUSIVE MODE");
+        diesel::RunQueryDsl::execute(lock, c)?;
+    }
+    Ok(())
+}
+
 /// Runs `f` in one transaction that holds the write lock from its first statement. On SQLite
 /// a deferred transaction that reads and then writes can fail with SQLITE_BUSY without waiting;
 /// `BEGIN IMMEDIATE` makes it queue behind other writers instead.

@@ -110,6 +110,7 @@ diesel::table! {
         token_hash -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        outbox_id -> Nullable<Text>,
     }
 }
 

@@ -10,10 +10,19 @@ use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
-use crate::db::schema::outbox;
+use crate::db::schema::{case_tokens, outbox};
 use crate::db::{self, to_db_time, DbConnection, DbPool};
+use crate::domain::Actor;
 use crate::error::AppResult;
+use crate::services;
 use crate::store::OutboxRow;
+
+/// Where a queued email to a poster or reporter carries its private link. The link is minted
+/// only as the email is sent, so the outbox never holds one: queued, failed and cancelled
+/// emails (which staff can read, and an export copies) give no one a way into the case.
+pub const LINK_SLOT: &str = "link-added-when-sent";
+/// What a sent email's stored copy shows where its link was.
+const LINK_GONE: &str = "[private link removed once sent]";
 
 /// How long a claimed row is left to its sender before another worker may take it again.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -193,6 +202,53 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
     Ok(claimed)
 }
 
+/// The email as this attempt sends it: one to a party of a case gets a private link minted
+/// for it now, returned with the link's id so that it can be revoked if the attempt fails.
+fn with_link(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    now: DateTime<Utc>,
+) -> QueryResult<(OutboxRow, Option<String>)> {
+    let party = match row.recipient_kind.as_str() {
+        "poster" => Actor::Poster,
+        "reporter" => Actor::Reporter,
+        _ => return Ok((row.clone(), None)),
+    };
+    let case_id = match &row.case_id {
+        Some(id) if row.body_text.contains(LINK_SLOT) => id,
+        _ => return Ok((row.clone(), None)),
+    };
+    let (token_id, secret) = services::mint_token(conn, case_id, party, Some(&row.id), now)?;
+    let mut sending = row.clone();
+    sending.body_text = row.body_text.replace(LINK_SLOT, &secret);
+    sending.body_html = row.body_html.as_ref().map(|html| html.replace(LINK_SLOT, &secret));
+    Ok((sending, Some(token_id)))
+}
+
+/// A link whose email did not go is revoked: no one has it, and the retry carries a new one.
+fn revoke_unsent_link(conn: &mut DbConnection, token_id: &str, now: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(case_tokens::table.find(token_id))
+        .set(case_tokens::revoked_at.eq(Some(to_db_time(now))))
+        .execute(conn)
+}
+
+/// The SMTP reply code in a failure, for the log: the reply's text often repeats the
+/// recipient's address, which must not be logged (it stays in the outbox row for staff).
+fn smtp_code(reason: &str) -> Option<u16> {
+    reason
+        .as_bytes()
+        .windows(3)
+        .enumerate()
+        .find(|(i, w)| {
+            matches!(w[0], b'4' | b'5')
+                && w[1].is_ascii_digit()
+                && w[2].is_ascii_digit()
+                && !reason.as_bytes().get(i + 3).is_some_and(u8::is_ascii_digit)
+                && !(*i > 0 && reason.as_bytes()[i - 1].is_ascii_digit())
+        })
+        .and_then(|(i, _)| reason[i..i + 3].parse().ok())
+}
+
 /// Exponential backoff from `base`, doubling with each attempt, capped at an hour.
 pub fn backoff(attempts: i32, base: chrono::Duration) -> chrono::Duration {
     let exp = attempts.clamp(1, 13) - 1;
@@ -211,6 +267,8 @@ pub fn with_jitter(wait: chrono::Duration) -> chrono::Duration {
 /// Private links are only ever stored as hashes; a queued email has to carry the link until
 /// it is sent, and loses it then.
 pub fn redact_links(body: &str) -> String {
+    let body = body.replace(LINK_SLOT, LINK_GONE);
+    let body = body.as_str();
     let mut out = String::with_capacity(body.len());
     let mut rest = body;
     while let Some(pos) = rest.find("/c/") {
@@ -219,7 +277,7 @@ pub fn redact_links(body: &str) -> String {
         let token_len =
             tail.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').count();
         if token_len >= 32 {
-            out.push_str("[private link removed once sent]");
+            out.push_str(LINK_GONE);
         } else {
             out.push_str(&tail[..token_len]);
         }
@@ -270,7 +328,8 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
                 let thread = thread_of(conn, &row)?;
-                out.push((row, thread));
+                let (sending, token_id) = with_link(conn, &row, Utc::now())?;
+                out.push((row, sending, token_id, thread));
             }
             Ok(out)
         })
@@ -278,8 +337,9 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
         if batch.is_empty() {
             return Ok(report);
         }
-        for (row, thread) in batch {
-            let mut result = mailer.send(&row, &thread).await;
+        for (row, sending, token_id, thread) in batch {
+            let mut result = mailer.send(&sending, &thread).await;
+            drop(sending);
             let now = Utc::now();
             // Temporary failures are retried for two days; after that the email is failed, so
             // that the organisation learns of it rather than waiting for ever.
@@ -295,7 +355,8 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
                 Err((false, _)) => report.retrying += 1,
             }
             if let Err((permanent, reason)) = &result {
-                tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, %reason, "email not delivered");
+                let code = smtp_code(reason);
+                tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, ?code, "email not delivered");
             }
             let row_for_db = row.clone();
             let retry_after = with_jitter(backoff(row.attempts, mailer.retry_base));
@@ -303,6 +364,9 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
                 match result {
                     Ok(()) => record_sent(conn, &row_for_db, now)?,
                     Err((permanent, reason)) => {
+                        if let Some(token_id) = &token_id {
+                            revoke_unsent_link(conn, token_id, now)?;
+                        }
                         record_failure(conn, &row_for_db, permanent, &reason, retry_after, now)?
                     }
                 };
@@ -410,5 +474,19 @@ mod tests {
         assert!(!redacted.contains(&token));
         assert!(redacted.contains("https://x.example/c/[private link removed once sent]"));
         assert!(redacted.contains("/c/short too."));
+        let queued = format!("https://x.example/c/{LINK_SLOT}");
+        assert_eq!(redact_links(&queued), "https://x.example/c/[private link removed once sent]");
+    }
+
+    #[test]
+    fn only_the_reply_code_of_a_failure_is_logged() {
+        assert_eq!(smtp_code("permanent error (550): 5.1.1 <pat@example.org>: no such user"), Some(550));
+        assert_eq!(smtp_code("transient error (451): try again later"), Some(451));
+        assert_eq!(
+            smtp_code("gave up after 48 hours of temporary failures; last: transient error (421): busy"),
+            Some(421)
+        );
+        assert_eq!(smtp_code("Connection refused (os error 111)"), None);
+        assert_eq!(smtp_code("port 45678 closed"), None);
     }
 }

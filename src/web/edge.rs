@@ -48,15 +48,18 @@ pub async fn edge(
     let id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().to_string();
-    let path = loggable_path(req.path());
+    // The router matches the percent-decoded path (`/%63/…` is `/c/…`), so everything here
+    // judges and logs that, never the raw one, which could be encoded to slip past.
+    let decoded = req.match_info().as_str().to_string();
+    let path = loggable_path(&decoded);
     let addr = state.as_ref().map(|s| s.client_addr(req.request()));
-    let is_link = req.path().starts_with("/c/");
+    let is_link = decoded.starts_with("/c/");
     // Only a request that offers a token can have offered a wrong one.
     let is_api_token =
-        req.path().starts_with("/api/") && req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
+        decoded.starts_with("/api/") && req.headers().contains_key(actix_web::http::header::AUTHORIZATION);
     let is_report = req.method() == actix_web::http::Method::POST
-        && req.path().starts_with("/o/")
-        && req.path().ends_with("/report");
+        && decoded.starts_with("/o/")
+        && decoded.ends_with("/report");
     let span = tracing::info_span!(
         "request",
         id = %id,
@@ -67,7 +70,7 @@ pub async fn edge(
 
     // A NUL in a path parameter could never match a stored key, and PostgreSQL refuses it even
     // in a query: it is "not found" before any handler looks it up.
-    let refusal = if req.path().contains("%00") {
+    let refusal = if decoded.contains('\0') {
         Some(AppError::NotFound("There is no such page.".into()))
     } else {
         match (&state, addr) {
@@ -94,7 +97,7 @@ pub async fn edge(
     };
     let mut res = match (refusal, &state) {
         (Some(refusal), Some(state)) => {
-            let response = if req.path().starts_with("/api/") {
+            let response = if decoded.starts_with("/api/") {
                 actix_web::ResponseError::error_response(&refusal)
             } else {
                 page_error(state, refusal)

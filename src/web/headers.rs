@@ -14,6 +14,10 @@ pub fn defaults(https: bool) -> DefaultHeaders {
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Referrer-Policy", "no-referrer"))
+        // No camera, microphone, location or payment for any page, and no window opened
+        // from another site keeps a handle on ours.
+        .add(("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
         // Pages and JSON with people's cases on them are never kept by a browser or a proxy;
         // the static assets set their own caching, which this does not replace.
         .add(("Cache-Control", "no-store"));

@@ -259,6 +259,13 @@ async fn sign_in_submit(
         return sign_in_page(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, &form.email, &errors, None);
     }
     let addr = state.client_addr(&req);
+    // No account has an address or a password this long: refused before any look-up, hashing
+    // or counting, so that oversized values cannot fill the throttling counters' keys.
+    if form.email.trim().chars().count() > crate::validate::EMAIL_MAX || form.password.chars().count() > 128 {
+        tracing::warn!(event = "sign_in_failed", account = "unknown", client = %addr, "failed sign-in");
+        errors.insert("email".into(), auth::refused_sign_in().public_message());
+        return sign_in_page(&state, &req, StatusCode::UNAUTHORIZED, "", &errors, None);
+    }
     let device = req.cookie(session::device_cookie_name(state.secure_cookies)).map(|c| c.value().to_string());
     let email = form.email.clone();
     let candidate = match db::run(&state.pool, move |conn| {
@@ -270,7 +277,7 @@ async fn sign_in_submit(
         Err(e) => return page_error(&state, e),
     };
     let account = candidate.user.as_ref().map(|u| u.id.clone()).unwrap_or_else(|| "unknown".into());
-    if let Some(wait) = state.limits.sign_in_refused_for(&form.email, addr, candidate.trusted_device) {
+    if let Err(wait) = state.limits.sign_in_attempt(&form.email, addr, candidate.trusted_device) {
         tracing::warn!(event = "sign_in_refused", account = %account, client = %addr, "sign-in throttled");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         errors.insert(
@@ -289,6 +296,7 @@ async fn sign_in_submit(
     }
     let (hash, password) = (candidate.hash.clone(), form.password.clone());
     let Ok(matches) = state.hash_pool.run(move || auth::verify_password(&hash, &password)).await else {
+        state.limits.sign_in_not_checked(&form.email, addr, candidate.trusted_device);
         tracing::warn!(event = "sign_in_busy", client = %addr, "sign-in turned away: hashing pool full");
         let mut page = page_error(
             &state,
@@ -301,16 +309,20 @@ async fn sign_in_submit(
     let user = match (matches, candidate.user) {
         (true, Some(user)) => user,
         _ => {
-            state.limits.sign_in_failed(&form.email, addr, candidate.trusted_device);
             tracing::warn!(event = "sign_in_failed", account = %account, client = %addr, "failed sign-in");
             errors.insert("email".into(), auth::refused_sign_in().public_message());
             return sign_in_page(&state, &req, StatusCode::UNAUTHORIZED, &form.email, &errors, None);
         }
     };
-    state.limits.sign_in_succeeded(&form.email, addr);
+    state.limits.sign_in_succeeded(&form.email, addr, candidate.trusted_device);
     let trusted = candidate.trusted_device;
     let u = user.clone();
-    match db::run(&state.pool, move |conn| auth::start_session(conn, &u, trusted, Utc::now())).await {
+    let replacing = req.cookie(session::cookie_name(state.secure_cookies)).map(|c| c.value().to_string());
+    match db::run(&state.pool, move |conn| {
+        auth::start_session(conn, &u, trusted, replacing.as_deref(), Utc::now())
+    })
+    .await
+    {
         Ok((secret, device)) => {
             tracing::info!(event = "sign_in", actor = %user.id, client = %addr, "signed in");
             // A new session id at every sign-in; any older cookie is simply replaced.

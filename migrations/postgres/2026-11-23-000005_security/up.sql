@@ -14,3 +14,8 @@ ALTER TABLE case_events ADD CONSTRAINT case_events_kind_check CHECK (kind IN (
     'marked_overdue', 'escalated', 'decision_recorded', 'withdrawn', 'window_expired',
     'info_requested', 'info_provided', 'info_window_expired', 'reminder_sent',
     'note_added', 'link_reissued'));
+
+-- The email whose sending minted a private link (none for links shown once on a page): links
+-- are minted only as an email is sent, so the outbox never holds one. No foreign key, so that
+-- an import may write tokens before the emails they came with.
+ALTER TABLE case_tokens ADD COLUMN outbox_id TEXT;

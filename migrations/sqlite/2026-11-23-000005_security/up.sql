@@ -42,3 +42,8 @@ CREATE TRIGGER case_events_no_delete BEFORE DELETE ON case_events
 BEGIN
     SELECT RAISE(ABORT, 'case events are append-only');
 END;
+
+-- The email whose sending minted a private link (none for links shown once on a page): links
+-- are minted only as an email is sent, so the outbox never holds one. No foreign key, so that
+-- an import may write tokens before the emails they came with.
+ALTER TABLE case_tokens ADD COLUMN outbox_id TEXT;
