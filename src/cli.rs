@@ -530,7 +530,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             let token =
-                services::add_token(&mut conn, &org, &email, &label, now).map_err(|e| e.to_string())?;
+                services::add_token(&mut conn, &org, &email, &label, None, now).map_err(|e| e.to_string())?;
             println!("{token}");
             eprintln!("This token is shown once. Send it as: Authorization: Bearer <token>");
             Ok(())

@@ -343,12 +343,14 @@ pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> App
 }
 
 /// Issues an API token for a member of the organisation. The token is returned once; only its
-/// hash is kept.
+/// hash is kept. `issued_by` is the admin issuing it (none from the command line): the token
+/// acts in its holder's name, so who made it is recorded and shown.
 pub fn add_token(
     conn: &mut DbConnection,
     org_slug: &str,
     email: &str,
     label: &str,
+    issued_by: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
     let mut c = Checker::new();
@@ -363,18 +365,27 @@ pub fn add_token(
             return Err(AppError::Forbidden(format!("{} is not a member of {}", user.email, org.slug)));
         }
         let token = format!("rdr_{}", new_secret());
+        let id = new_id();
         diesel::insert_into(api_tokens::table)
             .values(&store::ApiToken {
-                id: new_id(),
-                user_id: user.id,
+                id: id.clone(),
+                user_id: user.id.clone(),
                 organisation_id: org.id,
                 token_hash: hash_secret(&token),
                 label: label.clone(),
                 created_at: to_db_time(now),
                 last_used_at: None,
                 revoked_at: None,
+                created_by: issued_by.map(str::to_string),
             })
             .execute(conn)?;
+        tracing::info!(
+            event = "token_issued",
+            token = %id,
+            holder = %user.id,
+            actor = issued_by.unwrap_or("command line"),
+            "API token issued"
+        );
         Ok(token)
     })
 }
@@ -1614,6 +1625,8 @@ pub struct TokenView {
     pub id: String,
     pub label: String,
     pub email: String,
+    /// The issuing admin's email, or none when issued from the command line.
+    pub issued_by: Option<String>,
     pub created_at: chrono::NaiveDateTime,
     pub last_used_at: Option<chrono::NaiveDateTime>,
     pub revoked: bool,
@@ -1626,17 +1639,23 @@ pub fn tokens(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<Toke
         .order(api_tokens::created_at.desc())
         .select((store::ApiToken::as_select(), users::email))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, email)| TokenView {
-            id: t.id,
-            label: t.label,
-            email,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked: t.revoked_at.is_some(),
+    rows.into_iter()
+        .map(|(t, email)| {
+            let issued_by = match &t.created_by {
+                Some(id) => store::user_by_id(conn, id)?.map(|u| u.email),
+                None => None,
+            };
+            Ok(TokenView {
+                id: t.id,
+                label: t.label,
+                email,
+                issued_by,
+                created_at: t.created_at,
+                last_used_at: t.last_used_at,
+                revoked: t.revoked_at.is_some(),
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub fn revoke_token(

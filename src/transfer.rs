@@ -182,7 +182,11 @@ pub fn import(conn: &mut DbConnection, data: &OrgExport, progress: &mut dyn Writ
         }
         for t in &data.api_tokens {
             diesel::insert_into(api_tokens::table)
-                .values(&ApiToken { user_id: map(&t.user_id), ..t.clone() })
+                .values(&ApiToken {
+                    user_id: map(&t.user_id),
+                    created_by: t.created_by.as_deref().map(map),
+                    ..t.clone()
+                })
                 .execute(conn)?;
         }
         for r in &data.policy_rules {

@@ -630,3 +630,24 @@ fn organisations_cannot_share_a_reference_prefix() {
     let out = app.cli(&[&pendle[..], &["--prefix", "PDL"]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A token acts in its holder's name, so the list says who issued each one.
+#[test]
+fn tokens_show_who_issued_them() {
+    let app = TestApp::start();
+    app.setup();
+    with_passwords(&app);
+    let admin = from(&app, "10.9.3.1");
+    admin.sign_in(ADMIN, PASSWORD);
+    let page = admin.submit(
+        "/staff/admin/tokens",
+        "/staff/admin/tokens",
+        &[("email", MODERATOR), ("label", "moderation script")],
+    );
+    assert_eq!(page.status, 201, "{}", page.body);
+    let list = admin.get("/staff/admin/tokens").body;
+    let row = list.lines().find(|l| l.contains("moderation script")).expect("the new token is listed");
+    assert!(row.contains(MODERATOR) && row.contains(ADMIN), "holder and issuer: {row}");
+    // The cast's tokens came from the command line.
+    assert!(list.lines().any(|l| l.contains("<td>command line</td>")), "{list}");
+}

@@ -430,7 +430,7 @@ async fn tokens_page(
         .iter()
         .map(|t| {
             json!({
-                "id": t.id, "label": t.label, "email": t.email, "revoked": t.revoked,
+                "id": t.id, "label": t.label, "email": t.email, "revoked": t.revoked, "issued_by": t.issued_by,
                 "created": long_date_time(from_db_time(t.created_at), tz),
                 "last_used": t.last_used_at.map(|u| long_date_time(from_db_time(u), tz)),
             })
@@ -461,7 +461,11 @@ async fn token_add(state: web::Data<AppState>, Staff(session): Staff, form: Form
     let email = form.get("email").cloned().unwrap_or_default();
     let label = form.get("label").cloned().unwrap_or_default();
     let label = if label.trim().is_empty() { "web".to_string() } else { label };
-    match db::run(&state.pool, move |conn| services::add_token(conn, &slug, &email, &label, Utc::now())).await
+    let issuer = session.user.id.clone();
+    match db::run(&state.pool, move |conn| {
+        services::add_token(conn, &slug, &email, &label, Some(&issuer), Utc::now())
+    })
+    .await
     {
         Ok(token) => {
             tokens_page(&state, &session, StatusCode::CREATED, Some(token), &FieldErrors::new()).await

@@ -19,3 +19,7 @@ ALTER TABLE case_events ADD CONSTRAINT case_events_kind_check CHECK (kind IN (
 -- are minted only as an email is sent, so the outbox never holds one. No foreign key, so that
 -- an import may write tokens before the emails they came with.
 ALTER TABLE case_tokens ADD COLUMN outbox_id TEXT;
+
+-- Who issued an API token (an admin's user id; none when issued from the command line): a
+-- token acts in its holder's name, so the list of tokens says who made each.
+ALTER TABLE api_tokens ADD COLUMN created_by TEXT REFERENCES users (id);

@@ -47,3 +47,7 @@ END;
 -- are minted only as an email is sent, so the outbox never holds one. No foreign key, so that
 -- an import may write tokens before the emails they came with.
 ALTER TABLE case_tokens ADD COLUMN outbox_id TEXT;
+
+-- Who issued an API token (an admin's user id; none when issued from the command line): a
+-- token acts in its holder's name, so the list of tokens says who made each.
+ALTER TABLE api_tokens ADD COLUMN created_by TEXT REFERENCES users (id);
