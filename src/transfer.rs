@@ -66,12 +66,33 @@ pub fn export(conn: &mut DbConnection, slug: &str) -> AppResult<OrgExport> {
         .order(memberships::id)
         .select(Membership::as_select())
         .load(conn)?;
-    let user_ids: Vec<String> = memberships.iter().map(|m| m.user_id.clone()).collect();
     let case_ids: Vec<String> = cases::table
         .filter(cases::organisation_id.eq(&org_id))
         .order(cases::id)
         .select(cases::id)
         .load(conn)?;
+    // Every account the history refers to, not only today's members: someone who has since
+    // left still recorded cases, took steps and held or issued tokens, and the import needs
+    // their account for those references to hold.
+    let mut user_ids: std::collections::BTreeSet<String> =
+        memberships.iter().map(|m| m.user_id.clone()).collect();
+    let token_people: Vec<(String, Option<String>)> = api_tokens::table
+        .filter(api_tokens::organisation_id.eq(&org_id))
+        .select((api_tokens::user_id, api_tokens::created_by))
+        .load(conn)?;
+    for (holder, issuer) in token_people {
+        user_ids.insert(holder);
+        user_ids.extend(issuer);
+    }
+    let recorders: Vec<Option<String>> =
+        cases::table.filter(cases::organisation_id.eq(&org_id)).select(cases::recorded_by).load(conn)?;
+    user_ids.extend(recorders.into_iter().flatten());
+    let actors: Vec<Option<String>> = case_events::table
+        .filter(case_events::case_id.eq_any(&case_ids))
+        .select(case_events::actor_user_id)
+        .load(conn)?;
+    user_ids.extend(actors.into_iter().flatten());
+    let user_ids: Vec<String> = user_ids.into_iter().collect();
     Ok(OrgExport {
         format: 1,
         users: users::table

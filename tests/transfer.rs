@@ -44,13 +44,41 @@ fn export_and_import_move_the_whole_history() {
         ],
     );
     app.cli_ok(&["closure", "add", "--org", ORG, "--date", "2026-12-24", "--title", "Christmas Eve"]);
+    // A moderator who records a case and then leaves, and a token an admin issued on the web:
+    // the history still names them, so the move must carry their accounts.
+    let mod2_token = app.cli_ok(&["token", "add", "--org", ORG, "--email", MODERATOR2]).trim().to_string();
+    let (status, _) = app.record_removal(&mod2_token, json!({"author_email": "sam@poster.example"}));
+    assert_eq!(status, 201);
+    let out = app.cli_with_stdin(&["user", "password", "--email", ADMIN], Some("a long admin passphrase"));
+    assert!(out.status.success());
+    let admin = common::web::WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, "a long admin passphrase");
+    let page = admin.submit(
+        "/staff/admin/tokens",
+        "/staff/admin/tokens",
+        &[("email", MODERATOR), ("label", "script")],
+    );
+    assert_eq!(page.status, 201, "{}", page.body);
+    let mod2_id: String = {
+        use diesel::prelude::*;
+        use redress::db::schema::users;
+        let pool = redress::db::connect(&app.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        users::table.filter(users::email.eq(MODERATOR2)).select(users::id).first(&mut *conn).unwrap()
+    };
+    let page = admin.submit(
+        "/staff/admin/users",
+        &format!("/staff/admin/users/{mod2_id}/remove-role"),
+        &[("role", "moderator")],
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
     app.wait_outbox_settled();
 
     let file = app.dir.path().join("penrith.json");
     let out = app.cli(&["export", "--org", ORG, "--output", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("exported penrith: 5 users, 2 cases"), "{said}");
+    assert!(said.contains("exported penrith: 5 users, 3 cases"), "{said}");
 
     // The target: a fresh database.
     let target_dir = tempfile::tempdir().unwrap();
@@ -71,7 +99,7 @@ fn export_and_import_move_the_whole_history() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
-        report.contains("imported penrith: 5 users, 2 cases") && report.contains("counts checked"),
+        report.contains("imported penrith: 5 users, 3 cases") && report.contains("counts checked"),
         "{report}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("rows"), "a progress bar");
@@ -91,6 +119,7 @@ fn export_and_import_move_the_whole_history() {
         "policy_rules",
         "users",
         "closed_days",
+        "api_tokens",
     ] {
         assert_eq!(before[table], after[table], "{table} differs after the move");
     }
