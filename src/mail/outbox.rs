@@ -264,8 +264,8 @@ pub fn with_jitter(wait: chrono::Duration) -> chrono::Duration {
     chrono::Duration::milliseconds(ms + rand::rng().random_range(-spread..=spread))
 }
 
-/// Private links are only ever stored as hashes; a queued email has to carry the link until
-/// it is sent, and loses it then.
+/// What a sent email's stored copy shows where its private link was: the placeholder, or a
+/// link itself in an email queued before links were minted at sending.
 pub fn redact_links(body: &str) -> String {
     let body = body.replace(LINK_SLOT, LINK_GONE);
     let body = body.as_str();
