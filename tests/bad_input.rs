@@ -322,8 +322,7 @@ fn unknown_database_scheme_is_an_error_not_a_file() {
 fn every_response_carries_the_security_headers() {
     let app = TestApp::start();
     app.setup();
-    let agent =
-        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let agent = http_agent();
     for path in
         ["/", "/o/penrith/report", "/c/not-a-token", "/sign-in", "/staff", "/api/v1/cases", "/nowhere"]
     {
@@ -409,8 +408,7 @@ fn every_response_carries_the_security_headers() {
 #[test]
 fn hsts_is_sent_when_served_over_https() {
     let app = TestApp::start_configured(|c| c.base_url = "https://redress.penrith.example".into());
-    let agent =
-        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let agent = http_agent();
     for path in ["/", "/sign-in", "/nowhere", "/c/not-a-token", "/api/v1/cases"] {
         let response = agent.get(app.url(path)).call().unwrap();
         let hsts =

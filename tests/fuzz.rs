@@ -632,12 +632,7 @@ impl<'a> Fuzzer<'a> {
         let seed = seed();
         let db = Db::open(app);
         let baseline = db.snapshot();
-        let http = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let http = http_agent();
         Fuzzer {
             app,
             db,

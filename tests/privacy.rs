@@ -18,7 +18,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::web::WebClient;
 use common::*;
@@ -422,12 +421,7 @@ impl Round {
     fn start(seed: u64, round: u64) -> Round {
         let app = TestApp::start();
         let cast = app.setup();
-        let http = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let http = http_agent();
         let mut r = Round {
             app,
             mails_seen: 0,

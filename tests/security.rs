@@ -219,8 +219,7 @@ fn raw(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> (u16, Option<String>, String) {
-    let agent =
-        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().new_agent();
+    let agent = http_agent();
     let url = app.url(path);
     let response = if method == "GET" {
         let mut req = agent.get(&url);
@@ -449,7 +448,7 @@ fn logs_are_structured_and_keep_secrets_out() {
     assert_eq!(try_sign_in(&web, MODERATOR, "mkwrongpass4410").status, 401);
     web.sign_in(MODERATOR, password);
     let api = |method: &str, path: &str, token: &str, body: Value| -> (u16, Value) {
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let agent = http_agent();
         let url = format!("{base}{path}");
         let mut response = if method == "GET" {
             agent.get(&url).header("Authorization", format!("Bearer {token}")).call().unwrap()

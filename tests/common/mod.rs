@@ -214,6 +214,17 @@ impl Drop for TestApp {
     }
 }
 
+/// The tests' HTTP client: answers of every status are returned, not errors; redirects are
+/// not followed, so that tests see them; nothing waits for ever.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
 /// A running Redress with its database, mail server and CLI.
 pub struct TestApp {
     pub dir: tempfile::TempDir,
@@ -319,12 +330,7 @@ impl TestApp {
                 .unwrap();
         });
         let handle = rx.recv_timeout(Duration::from_secs(30)).expect("the server started");
-        let http = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let http = http_agent();
         let app = TestApp {
             dir,
             base_url,

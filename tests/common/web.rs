@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// One response: status, where it redirects, and the body.
 #[derive(Debug, Clone)]
@@ -44,12 +43,7 @@ pub struct WebClient {
 
 impl WebClient {
     pub fn new(base: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .new_agent();
+        let agent = super::http_agent();
         WebClient {
             base: base.to_string(),
             agent,
