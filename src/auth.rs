@@ -190,7 +190,7 @@ pub fn load(conn: &mut DbConnection, secret: &str, now: DateTime<Utc>) -> AppRes
                 sessions::created_at,
                 sessions::last_seen_at,
             ))
-            .first(conn)
+            .get_result(conn)
             .optional()?;
     let Some((user_id, org_id, csrf, created, seen)) = row else { return Ok(None) };
     if now - from_db_time(seen) > IDLE_LIMIT || now - from_db_time(created) > ABSOLUTE_LIMIT {

@@ -398,7 +398,7 @@ pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<Sta
         .filter(api_tokens::token_hash.eq(hash_secret(token)))
         .filter(api_tokens::revoked_at.is_null())
         .select(store::ApiToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let row = row.ok_or_else(unauthorized)?;
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
@@ -520,6 +520,7 @@ fn new_case_row(org: &Organisation, kind: CaseKind, now: DateTime<Utc>) -> CaseR
         closed_at: None,
         paused_days_left: None,
         info_due_at: None,
+        next_reminder_at: None,
     }
 }
 
@@ -546,6 +547,7 @@ fn insert_opened(
     case.state = opening.to.state.as_str().into();
     case.due_at = opening.to.due.map(|d| to_db_time(d.at));
     case.due_kind = opening.to.due.map(|d| d.kind.as_str().into());
+    case.next_reminder_at = reminder_instant(conn, org, &opening.to)?;
     diesel::insert_into(cases::table).values(&case).execute(conn)?;
     record(conn, ctx, &case, opening)?;
     Ok(case)
@@ -881,6 +883,7 @@ fn apply(
     let now = ctx.now;
     let to = &step.to;
     let closed_at = to.state.is_final().then(|| to_db_time(now));
+    let next_reminder_at = reminder_instant(conn, ctx.org, to)?;
     let changed = diesel::update(
         cases::table
             .filter(cases::id.eq(&case.id))
@@ -898,6 +901,7 @@ fn apply(
         cases::closed_at.eq(closed_at),
         cases::paused_days_left.eq(to.paused.map(|p| i32::try_from(p.days_left).unwrap_or(i32::MAX))),
         cases::info_due_at.eq(to.paused.map(|p| to_db_time(p.answer_by))),
+        cases::next_reminder_at.eq(next_reminder_at),
     ))
     .execute(conn)?;
     if changed == 0 {
@@ -915,6 +919,25 @@ fn apply(
     let updated = store::case_by_id(conn, &case.id)?;
     record(conn, ctx, &updated, step)?;
     Ok(updated)
+}
+
+/// When the sweep is to send the reminder before a case's running deadline: some working days
+/// before a response deadline or the committee's target, in the organisation's calendar. None
+/// for other deadlines, an overdue case, or an organisation that sends no such reminder.
+fn reminder_instant(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    status: &CaseStatus,
+) -> AppResult<Option<chrono::NaiveDateTime>> {
+    let Some(due) = status.due.filter(|_| !status.overdue) else { return Ok(None) };
+    let days = match due.kind {
+        DueKind::Response => org.response_reminder_days,
+        DueKind::CommitteeTarget => org.committee_reminder_days,
+        _ => return Ok(None),
+    };
+    let Ok(days @ 1..) = u32::try_from(days) else { return Ok(None) };
+    let schedule = schedule_of(conn, org)?;
+    Ok(Some(to_db_time(schedule.reminder_at(due.at, days))))
 }
 
 /// Notes that an alert for a case's deadline went out. Returns false when it already had:
@@ -1077,7 +1100,7 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
         .filter(case_tokens::token_hash.eq(hash_secret(secret)))
         .filter(case_tokens::revoked_at.is_null())
         .select(CaseToken::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let token = token.ok_or_else(not_found)?;
     let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
@@ -1242,17 +1265,30 @@ pub struct SweepReport {
 /// update lets only one transition win, and the alert ledger lets each reminder out once.
 pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
     let at = to_db_time(now);
-    let due: Vec<(String, String, String, Option<chrono::NaiveDateTime>)> = cases::table
-        .filter(cases::due_at.lt(at).and(cases::overdue.eq(false)).or(cases::info_due_at.lt(at)))
-        .select((cases::id, cases::reference, cases::state, cases::info_due_at))
+    // Two look-ups, each along an index that holds only the cases it concerns, so that a sweep
+    // reads what is due and never the open cases that are not.
+    let passed: Vec<(String, String, String)> = cases::table
+        .filter(cases::due_at.lt(at))
+        .filter(diesel::dsl::not(cases::overdue))
+        .select((cases::id, cases::reference, cases::state))
         .order(cases::due_at)
+        .load(conn)?;
+    let unanswered: Vec<(String, String, String)> = cases::table
+        .filter(cases::info_due_at.lt(at))
+        .select((cases::id, cases::reference, cases::state))
+        .order(cases::info_due_at)
         .load(conn)?;
     let mut report = SweepReport::default();
     let system = ActorRef { actor: Actor::System, user_id: None };
-    for (id, reference, state_before, paused) in due {
+    let mut seen = std::collections::HashSet::new();
+    let due = passed.into_iter().map(|c| (c, false)).chain(unanswered.into_iter().map(|c| (c, true)));
+    for ((id, reference, state_before), paused) in due {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
         match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
             Ok(case) if case.state != state_before => report.closed.push(reference),
-            Ok(_) if paused.is_some() => report.resumed.push(reference),
+            Ok(_) if paused => report.resumed.push(reference),
             Ok(_) => report.marked_overdue.push(reference),
             Err(AppError::Conflict(_)) => report.skipped += 1,
             Err(e) => return Err(e),
@@ -1291,7 +1327,9 @@ impl From<diesel::result::Error> for DryRun {
 }
 
 /// Reminders before a response deadline (to the moderators) and before the committee's target
-/// (to the secretary), each at most once per case and deadline.
+/// (to the secretary), each at most once per case and deadline. Every step that starts a
+/// deadline stores when its reminder falls due (`next_reminder_at`); the sweep opens only the
+/// cases whose instant has come.
 fn send_reminders(
     conn: &mut DbConnection,
     svc: &Services,
@@ -1299,42 +1337,39 @@ fn send_reminders(
     report: &mut SweepReport,
 ) -> AppResult<()> {
     let at = to_db_time(now);
-    let candidates: Vec<String> = cases::table
-        .filter(cases::overdue.eq(false))
-        .filter(cases::due_at.ge(at))
-        .filter(cases::due_kind.eq_any(["response", "committee_target"]))
+    let due: Vec<String> = cases::table
+        .filter(cases::next_reminder_at.le(at))
         .select(cases::id)
+        .order(cases::next_reminder_at)
         .load(conn)?;
-    for id in candidates {
+    for id in due {
         write_tx(conn, |conn| {
             store::lock_case(conn, &id)?;
             let case = store::case_by_id(conn, &id)?;
             let org = store::org_by_id(conn, &case.organisation_id)?;
             let status = status_of(&case)?;
-            let Some(due) = status.due else { return Ok(()) };
-            let (days, kind, template, to) = match due.kind {
-                DueKind::Response => (
-                    org.response_reminder_days,
-                    "response_reminder",
-                    EmailTemplate::ResponseReminder,
-                    Recipient::Moderators,
-                ),
-                DueKind::CommitteeTarget => (
-                    org.committee_reminder_days,
-                    "committee_reminder",
-                    EmailTemplate::CommitteeReminder,
-                    Recipient::Secretary,
-                ),
-                _ => return Ok(()),
+            // Worked out again as the case and its organisation stand now: a step or a change
+            // of settings since the instant was stored decides.
+            let instant = reminder_instant(conn, &org, &status)?;
+            let reminder = match (instant, status.due) {
+                (Some(instant), Some(_)) if now < from_db_time(instant) => {
+                    set_next_reminder(conn, &id, Some(instant))?;
+                    return Ok(());
+                }
+                (Some(_), Some(due)) if now <= due.at => due,
+                _ => {
+                    set_next_reminder(conn, &id, None)?;
+                    return Ok(());
+                }
             };
-            if days <= 0 || status.overdue || now > due.at {
-                return Ok(());
-            }
-            let schedule = schedule_of(conn, &org)?;
-            if now < schedule.reminder_at(due.at, u32::try_from(days).unwrap_or(1)) {
-                return Ok(());
-            }
-            if !record_alert(conn, &case.id, kind, due.at, now)? {
+            set_next_reminder(conn, &id, None)?;
+            let (kind, template, to) = match reminder.kind {
+                DueKind::CommitteeTarget => {
+                    ("committee_reminder", EmailTemplate::CommitteeReminder, Recipient::Secretary)
+                }
+                _ => ("response_reminder", EmailTemplate::ResponseReminder, Recipient::Moderators),
+            };
+            if !record_alert(conn, &case.id, kind, reminder.at, now)? {
                 return Ok(());
             }
             let step = Transition {
@@ -1351,6 +1386,15 @@ fn send_reminders(
             Ok::<_, AppError>(())
         })?;
     }
+    Ok(())
+}
+
+fn set_next_reminder(
+    conn: &mut DbConnection,
+    case_id: &str,
+    at: Option<chrono::NaiveDateTime>,
+) -> QueryResult<()> {
+    diesel::update(cases::table.find(case_id)).set(cases::next_reminder_at.eq(at)).execute(conn)?;
     Ok(())
 }
 
@@ -1470,6 +1514,18 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
                 organisations::committee_target_count.eq(counts[3]),
             ))
             .execute(conn)?;
+        // Reminder instants depend on these settings: the next sweep works out again those of
+        // the organisation's cases that are waiting on a response or on the committee.
+        let waiting =
+            [CaseState::AppealLodged, CaseState::ComplaintReceived, CaseState::Escalated].map(|s| s.as_str());
+        diesel::update(
+            cases::table
+                .filter(cases::organisation_id.eq(&org.id))
+                .filter(cases::state.eq_any(waiting))
+                .filter(diesel::dsl::not(cases::overdue)),
+        )
+        .set(cases::next_reminder_at.eq(Some(to_db_time(Utc::now()))))
+        .execute(conn)?;
         Ok(())
     })
 }

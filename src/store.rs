@@ -118,6 +118,10 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     pub paused_days_left: Option<i32>,
     pub info_due_at: Option<NaiveDateTime>,
+    /// When the sweep next looks at this case for a reminder before its deadline; none when
+    /// no reminder is pending.
+    #[serde(default)]
+    pub next_reminder_at: Option<NaiveDateTime>,
 }
 
 impl CaseRow {
@@ -193,7 +197,7 @@ pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Or
     organisations::table
         .filter(organisations::slug.eq(slug))
         .select(Organisation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -203,12 +207,12 @@ pub fn org_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Optio
     organisations::table
         .filter(organisations::reference_prefix.eq(prefix))
         .select(Organisation::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
-    organisations::table.find(id).select(Organisation::as_select()).first(conn)
+    organisations::table.find(id).select(Organisation::as_select()).get_result(conn)
 }
 
 pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
@@ -218,12 +222,12 @@ pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
     users::table
         .filter(users::email.eq(email.to_lowercase()))
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).first(conn).optional()
+    users::table.find(id).select(User::as_select()).get_result(conn).optional()
 }
 
 pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
@@ -266,12 +270,12 @@ pub fn case_by_reference(
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::reference.eq(reference))
         .select(CaseRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
-    cases::table.find(id).select(CaseRow::as_select()).first(conn)
+    cases::table.find(id).select(CaseRow::as_select()).get_result(conn)
 }
 
 pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
@@ -294,7 +298,7 @@ pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32
     let max: Option<i32> = case_events::table
         .filter(case_events::case_id.eq(case_id))
         .select(diesel::dsl::max(case_events::seq))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(max.unwrap_or(0) + 1)
 }
 
@@ -303,7 +307,7 @@ pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::ref_year.eq(year))
         .select(diesel::dsl::max(cases::ref_number))
-        .first(conn)?;
+        .get_result(conn)?;
     Ok(max.unwrap_or(0) + 1)
 }
 
@@ -317,20 +321,24 @@ pub fn extra_closed_days(conn: &mut DbConnection, org: &Organisation) -> QueryRe
         .load(conn)
 }
 
-/// Takes the write lock on one case row for the rest of the transaction (a no-op update: on
-/// PostgreSQL it locks the row, on SQLite the transaction already holds the database's lock),
-/// so that steps that do not otherwise change the case still happen one at a time.
+/// Takes the write lock on one case row for the rest of the transaction, so that steps that
+/// do not otherwise change the case still happen one at a time. On SQLite the write
+/// transaction already holds the database's only write lock. It is a `SELECT … FOR UPDATE`
+/// rather than an update of the row to itself: such an update counts as a change of the
+/// primary key, and with foreign keys on SQLite then checks every table that refers to it.
 pub fn lock_case(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    diesel::update(cases::table.find(id)).set(cases::id.eq(cases::id)).execute(conn)?;
+    if let DbConnection::Pg(c) = conn {
+        cases::table.find(id).select(cases::id).for_update().execute(c)?;
+    }
     Ok(())
 }
 
 /// The same for an organisation: new cases of one organisation take their reference numbers
 /// one at a time.
 pub fn lock_org(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    diesel::update(organisations::table.find(id))
-        .set(organisations::id.eq(organisations::id))
-        .execute(conn)?;
+    if let DbConnection::Pg(c) = conn {
+        organisations::table.find(id).select(organisations::id).for_update().execute(c)?;
+    }
     Ok(())
 }
 

@@ -83,6 +83,7 @@ fn two_instances_alert_each_overdue_case_exactly_once() {
                 closed_at: None,
                 paused_days_left: None,
                 info_due_at: None,
+                next_reminder_at: None,
             };
             diesel::insert_into(redress::db::schema::cases::table).values(&case).execute(conn)?;
         }

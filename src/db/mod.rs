@@ -3,6 +3,7 @@
 
 pub mod schema;
 
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
@@ -24,8 +25,100 @@ pub enum DbConnection {
     Pg(PgConnection),
 }
 
-pub type DbPool = Pool<Manager>;
-pub type PooledConn = PooledConnection<Manager>;
+/// The pool of one database, and for SQLite the gate its writers queue at.
+#[derive(Clone)]
+pub struct DbPool {
+    inner: Pool<Manager>,
+    backend: Backend,
+    gate: Option<Arc<WriteGate>>,
+}
+
+impl DbPool {
+    /// A connection from the pool. While it is held, write transactions on this thread queue
+    /// at this database's gate.
+    pub fn get(&self) -> Result<PooledConn, diesel::r2d2::PoolError> {
+        let conn = self.inner.get()?;
+        let outer = CURRENT_GATE.with(|g| g.replace(self.gate.clone()));
+        Ok(PooledConn { conn, outer })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+}
+
+/// A pooled connection. Derefs to the connection itself.
+pub struct PooledConn {
+    conn: PooledConnection<Manager>,
+    /// The gate in force on this thread before this connection was taken, put back when it is
+    /// returned (a thread may hold connections of two databases, as the transfer does).
+    outer: Option<Arc<WriteGate>>,
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        CURRENT_GATE.with(|g| *g.borrow_mut() = outer);
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+thread_local! {
+    /// The write gate of the database whose connection this thread holds, if it has one.
+    static CURRENT_GATE: std::cell::RefCell<Option<Arc<WriteGate>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// SQLite lets one writer in at a time. Left to itself, each waiting writer sleeps and retries
+/// (`busy_timeout`), so under load writers are served in no order and some wait seconds. The
+/// gate makes the writers of this process take turns in the order they came (a ticket lock);
+/// `busy_timeout` still covers writers in other processes on the same file.
+#[derive(Default)]
+pub struct WriteGate {
+    tickets: Mutex<Tickets>,
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct Tickets {
+    next: u64,
+    serving: u64,
+}
+
+/// A writer's turn at the gate; the next writer goes when it is dropped.
+pub struct GatePass(Arc<WriteGate>);
+
+impl WriteGate {
+    pub fn enter(self: &Arc<Self>) -> GatePass {
+        let mut t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = t.next;
+        t.next += 1;
+        while t.serving != mine {
+            t = self.turn.wait(t).unwrap_or_else(|e| e.into_inner());
+        }
+        GatePass(self.clone())
+    }
+}
+
+impl Drop for GatePass {
+    fn drop(&mut self) {
+        let mut t = self.0.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        t.serving += 1;
+        drop(t);
+        self.0.turn.notify_all();
+    }
+}
 
 /// Opens connections of the backend the URL named, and no other: diesel's own manager would
 /// try each backend in turn and could open a SQLite file named after a PostgreSQL URL.
@@ -50,8 +143,10 @@ impl diesel::r2d2::ManageConnection for Manager {
         conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection whose transaction could not be ended is not given out again. The pool asks
+    /// this on every return, at no cost; `is_valid` (a query) is not asked on checkout.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        !matches!(DbConnection::transaction_manager_status_mut(conn).transaction_depth(), Ok(None))
     }
 }
 
@@ -112,14 +207,18 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// Opens the pool and brings the schema up to date.
 pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
     let backend = Backend::from_url(url)?;
-    let manager = Manager { backend };
-    let pool = Pool::builder()
+    let gate = matches!(backend, Backend::Sqlite(_)).then(Arc::default);
+    let manager = Manager { backend: backend.clone() };
+    let inner = Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
+        .test_on_check_out(false)
         .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)?;
+    let pool = DbPool { inner, backend, gate };
     let mut conn = pool.get()?;
     run_migrations(&mut conn)?;
+    drop(conn);
     Ok(pool)
 }
 
@@ -152,6 +251,10 @@ where
 {
     // Only the outermost transaction takes the lock; nested ones become savepoints.
     let outermost = DbConnection::transaction_manager_status_mut(conn).transaction_depth()?.is_none();
+    let _turn = match conn {
+        DbConnection::Sqlite(_) if outermost => CURRENT_GATE.with(|g| g.borrow().clone()).map(|g| g.enter()),
+        _ => None,
+    };
     match conn {
         DbConnection::Sqlite(c) if outermost => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?

@@ -100,6 +100,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         paused_days_left -> Nullable<Integer>,
         info_due_at -> Nullable<Timestamp>,
+        next_reminder_at -> Nullable<Timestamp>,
     }
 }
 

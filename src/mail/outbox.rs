@@ -145,7 +145,7 @@ pub fn thread_of(conn: &mut DbConnection, row: &OutboxRow) -> QueryResult<Thread
     let reply_to: Option<String> = organisations::table
         .find(&row.organisation_id)
         .select(organisations::secretary_email)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let earlier = match &row.case_id {
         Some(case_id) => outbox::table
@@ -196,7 +196,7 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
         ))
         .execute(conn)?;
         if taken == 1 {
-            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).first(conn)?);
+            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).get_result(conn)?);
         }
     }
     Ok(claimed)
@@ -408,7 +408,7 @@ pub fn list(
         let id: String = organisations::table
             .filter(organisations::slug.eq(slug))
             .select(organisations::id)
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?;
         query = query.filter(outbox::organisation_id.eq(id));

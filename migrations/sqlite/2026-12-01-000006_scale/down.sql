@@ -1,0 +1,16 @@
+DROP INDEX cases_reminder;
+ALTER TABLE cases DROP COLUMN next_reminder_at;
+DROP INDEX cases_info_due;
+DROP INDEX cases_deadline;
+DROP INDEX closed_days_org;
+DROP INDEX sessions_org;
+DROP INDEX outbox_event;
+DROP INDEX outbox_org;
+DROP INDEX case_events_actor;
+DROP INDEX case_tokens_outbox;
+DROP INDEX case_tokens_case;
+DROP INDEX cases_recorded_by;
+DROP INDEX api_tokens_created_by;
+DROP INDEX api_tokens_org;
+DROP INDEX api_tokens_user;
+DROP INDEX memberships_org;
