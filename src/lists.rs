@@ -262,9 +262,10 @@ fn finish<T>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cursor) -> Page<T
 /// search index (an FTS5 table on SQLite, a GIN index over a tsvector on PostgreSQL).
 ///
 /// The matching cases are found first and then sorted, so a search costs in proportion to what
-/// it finds. On SQLite the case's own organisation is checked with a unary `+`, which keeps
-/// the planner from walking all of the organisation's cases in order and testing each against
-/// the matches (which a rare word would make a walk through every case).
+/// it finds, not to the organisation's cases. The case's own organisation is compared through
+/// an expression no index covers (a unary `+` on SQLite, `|| ''` on PostgreSQL): otherwise the
+/// planners walk all of the organisation's cases newest first, testing each against the
+/// matches, which for a rare word (a reference, an address) is a walk through every case.
 fn search_condition(
     conn: &DbConnection,
     org_id: &str,
@@ -283,7 +284,7 @@ fn search_condition(
             .sql(")"),
         ),
         DbConnection::Pg(_) => Box::new(
-            diesel::dsl::sql::<Bool>("\"cases\".\"organisation_id\" = ")
+            diesel::dsl::sql::<Bool>("(\"cases\".\"organisation_id\" || '') = ")
                 .bind::<Text, _>(org_id.to_string())
                 .sql(
                     " AND \"cases\".\"id\" IN (SELECT case_search.case_id FROM case_search \
