@@ -113,8 +113,12 @@ enum OutboxCommand {
         status: Option<String>,
         #[arg(long)]
         org: Option<String>,
+        /// How many to list (1 to 200).
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// Continue after the last email of an earlier listing (it prints the cursor to give).
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Send a failed or cancelled email again (or a pending one now).
     Retry { id: String },
@@ -457,10 +461,11 @@ fn run(cli: Cli) -> Result<(), String> {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             match command {
-                OutboxCommand::List { status, org, limit } => {
-                    let rows = outbox::list(&mut conn, status.as_deref(), org.as_deref(), limit)
-                        .map_err(|e| e.to_string())?;
-                    for r in rows {
+                OutboxCommand::List { status, org, limit, cursor } => {
+                    let page =
+                        outbox::list(&mut conn, status.as_deref(), org.as_deref(), cursor.as_deref(), limit)
+                            .map_err(|e| e.to_string())?;
+                    for r in page.rows {
                         println!(
                             "{}\t{}\t{}\t{}\t{}\tattempts={}\t{}",
                             r.id,
@@ -471,6 +476,11 @@ fn run(cli: Cli) -> Result<(), String> {
                             r.attempts,
                             r.last_error.unwrap_or_default()
                         );
+                    }
+                    // The rows go to standard output and this to standard error, so that a
+                    // script reading the rows is not given it as one.
+                    if let Some(next) = page.next {
+                        eprintln!("more: continue with --cursor {}", next.encode());
                     }
                 }
                 OutboxCommand::Retry { id } => {

@@ -8,6 +8,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
+pub mod lists;
 pub mod mail;
 pub mod security;
 pub mod server;

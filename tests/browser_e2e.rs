@@ -146,6 +146,13 @@ fn the_whole_ladder_in_a_browser() {
     assert!(browser.source().contains("response due"));
     shot(&browser, "work-queue");
     browser.assert_accessible("the work queue");
+    // Searching, with closed cases' filters open, and with a mistake in a date.
+    browser.goto(&app.url("/staff?q=crook&final_state=decided"));
+    assert!(browser.source().contains("Cases found"));
+    browser.assert_accessible("the search results");
+    browser.goto(&app.url("/staff?q=crook&closed_from=2026-02-30"));
+    assert!(browser.title().starts_with("Error: "));
+    browser.assert_accessible("a search with a mistake");
     // The moderator asks for more information first; the poster answers.
     browser.goto(&case_url);
     browser.submit("form[action$='/request-info'] button[type=submit]");

@@ -382,19 +382,17 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
     }
 }
 
-/// The outbox for an admin: newest first, optionally one status or one organisation.
+/// The outbox for an admin, a page at a time: newest first, optionally one status or one
+/// organisation, starting after `cursor` (from the page before).
 pub fn list(
     conn: &mut DbConnection,
     status: Option<&str>,
     org_slug: Option<&str>,
+    cursor: Option<&str>,
     limit: i64,
-) -> AppResult<Vec<OutboxRow>> {
+) -> AppResult<crate::lists::Page<OutboxRow>> {
     use crate::db::schema::organisations;
-    let mut query = outbox::table
-        .select(OutboxRow::as_select())
-        .order(outbox::created_at.desc())
-        .limit(limit)
-        .into_boxed();
+    use crate::lists::{self, Cursor, Order};
     if let Some(status) = status {
         if !["pending", "sending", "sent", "failed", "cancelled"].contains(&status) {
             return Err(crate::error::AppError::field(
@@ -402,18 +400,23 @@ pub fn list(
                 "is one of pending, sending, sent, failed, cancelled",
             ));
         }
-        query = query.filter(outbox::status.eq(status.to_string()));
     }
-    if let Some(slug) = org_slug {
-        let id: String = organisations::table
-            .filter(organisations::slug.eq(slug))
-            .select(organisations::id)
-            .get_result(conn)
-            .optional()?
-            .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?;
-        query = query.filter(outbox::organisation_id.eq(id));
+    if !(1..=lists::MAX_LIMIT).contains(&limit) {
+        return Err(crate::error::AppError::field("limit", format!("is from 1 to {}", lists::MAX_LIMIT)));
     }
-    Ok(query.load(conn)?)
+    let cursor = cursor.map(|c| Cursor::decode(c.trim(), Order::Outbox)).transpose()?;
+    let org_id = match org_slug {
+        Some(slug) => Some(
+            organisations::table
+                .filter(organisations::slug.eq(slug))
+                .select(organisations::id)
+                .get_result::<String>(conn)
+                .optional()?
+                .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?,
+        ),
+        None => None,
+    };
+    lists::outbox_page(conn, org_id.as_deref(), status, cursor.as_ref(), limit)
 }
 
 /// Queues an email again, at once: a failed or cancelled one, or a pending one waiting out

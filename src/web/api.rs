@@ -5,14 +5,13 @@ use std::pin::Pin;
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::Utc;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use crate::db::schema::cases;
 use crate::db::{self, from_db_time};
 use crate::domain::{Action, CaseState};
 use crate::error::{AppError, AppResult};
+use crate::lists;
 use crate::services::{self, RemovalInput, StaffContext};
 use crate::store::{self, CaseEvent, CaseRow, CitedRule, OutboxRow};
 
@@ -234,61 +233,105 @@ async fn record_removal(
 }
 
 #[derive(Deserialize)]
-struct CaseFilter {
+struct CaseListQuery {
     state: Option<String>,
     overdue: Option<String>,
     kind: Option<String>,
+    q: Option<String>,
+    closed_from: Option<String>,
+    closed_to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
 }
 
+/// The organisation's cases a page at a time: newest first (most recently closed first with
+/// `closed_from`/`closed_to`), with a `next` link to the following page.
 async fn list_cases(
     state: web::Data<AppState>,
     Staff(staff): Staff,
-    query: web::Query<CaseFilter>,
+    query: web::Query<CaseListQuery>,
 ) -> AppResult<HttpResponse> {
-    let filter = query.into_inner();
-    let state_filter = match filter.state.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            CaseState::parse(s)
-                .ok_or_else(|| AppError::field("state", format!("{s:?} is not a case state")))?
-                .as_str(),
-        ),
+    let raw = query.into_inner();
+    let nonempty =
+        |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let mut errors = crate::error::FieldErrors::new();
+    let mut filter = lists::CaseFilter::default();
+    if let Some(s) = nonempty(&raw.state) {
+        match CaseState::parse(&s) {
+            Some(st) => filter.state = Some(st.as_str()),
+            None => {
+                errors.insert("state".into(), format!("{s:?} is not a case state"));
+            }
+        }
+    }
+    match nonempty(&raw.overdue).as_deref() {
+        Some("true") | Some("1") => filter.overdue = Some(true),
+        Some("false") | Some("0") => filter.overdue = Some(false),
+        Some(other) => {
+            errors.insert("overdue".into(), format!("{other:?} is not true or false"));
+        }
+        None => {}
+    }
+    if let Some(k) = nonempty(&raw.kind) {
+        match crate::domain::CaseKind::parse(&k) {
+            Some(kind) => filter.kind = Some(kind.as_str()),
+            None => {
+                errors.insert("kind".into(), format!("{k:?} is not removal or complaint"));
+            }
+        }
+    }
+    let mut take = |r: AppResult<()>| {
+        if let Err(AppError::Validation(f)) = r {
+            errors.extend(f);
+        }
+    };
+    take(lists::Search::parse(raw.q.as_deref().unwrap_or("")).map(|s| filter.search = s));
+    let limit = lists::parse_limit(raw.limit.as_deref());
+    let limit_value = *limit.as_ref().unwrap_or(&lists::DEFAULT_LIMIT);
+    take(limit.map(|_| ()));
+    let (from, before) = lists::closed_range(
+        raw.closed_from.as_deref(),
+        raw.closed_to.as_deref(),
+        staff.org.tz(),
+        &mut errors,
+    );
+    filter.closed_from = from;
+    filter.closed_before = before;
+    let cursor = match nonempty(&raw.cursor) {
+        Some(c) => match lists::Cursor::decode(&c, filter.order()) {
+            Ok(c) => Some(c),
+            Err(AppError::Validation(f)) => {
+                errors.extend(f);
+                None
+            }
+            Err(e) => return Err(e),
+        },
         None => None,
     };
-    let overdue = match filter.overdue.as_deref().filter(|s| !s.is_empty()) {
-        Some("true") | Some("1") => Some(true),
-        Some("false") | Some("0") => Some(false),
-        Some(other) => return Err(AppError::field("overdue", format!("{other:?} is not true or false"))),
-        None => None,
-    };
-    let kind = match filter.kind.as_deref().filter(|s| !s.is_empty()) {
-        Some(k) => Some(
-            crate::domain::CaseKind::parse(k)
-                .ok_or_else(|| AppError::field("kind", format!("{k:?} is not removal or complaint")))?
-                .as_str(),
-        ),
-        None => None,
-    };
-    let list = db::run(&state.pool, move |conn| {
-        let mut query = cases::table
-            .filter(cases::organisation_id.eq(&staff.org.id))
-            .select(CaseRow::as_select())
-            .order((cases::created_at.desc(), cases::ref_number.desc()))
-            .into_boxed();
-        if let Some(s) = state_filter {
-            query = query.filter(cases::state.eq(s));
-        }
-        if let Some(o) = overdue {
-            query = query.filter(cases::overdue.eq(o));
-        }
-        if let Some(k) = kind {
-            query = query.filter(cases::kind.eq(k));
-        }
-        let rows: Vec<CaseRow> = query.load(conn)?;
+    if !errors.is_empty() {
+        return Err(AppError::Validation(errors));
+    }
+    let (list, next) = db::run(&state.pool, move |conn| {
+        let page = lists::cases_page(conn, &staff.org.id, &filter, cursor.as_ref(), limit_value)?;
         let schedule = services::schedule_of(conn, &staff.org)?;
-        Ok(rows.iter().map(|c| summary(c, &schedule)).collect::<Vec<_>>())
+        Ok((page.rows.iter().map(|c| summary(c, &schedule)).collect::<Vec<_>>(), page.next))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": list })))
+    // The next page keeps every filter as given.
+    let next = next.map(|c| {
+        let query = lists::query_string(&[
+            ("state", nonempty(&raw.state)),
+            ("overdue", nonempty(&raw.overdue)),
+            ("kind", nonempty(&raw.kind)),
+            ("q", nonempty(&raw.q)),
+            ("closed_from", nonempty(&raw.closed_from)),
+            ("closed_to", nonempty(&raw.closed_to)),
+            ("limit", Some(limit_value.to_string())),
+            ("cursor", Some(c.encode())),
+        ]);
+        format!("/api/v1/cases?{query}")
+    });
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "cases": list, "next": next })))
 }
 
 async fn get_case(

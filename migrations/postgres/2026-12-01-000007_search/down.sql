@@ -1,0 +1,16 @@
+DROP TRIGGER case_search_event ON case_events;
+DROP TRIGGER case_search_case ON cases;
+DROP FUNCTION case_search_add_event();
+DROP FUNCTION case_search_add_case();
+DROP FUNCTION case_search_text(cases);
+DROP TABLE case_search;
+DROP INDEX outbox_org_status_created;
+DROP INDEX outbox_org_created;
+DROP INDEX outbox_status_created;
+DROP INDEX outbox_created;
+DROP INDEX cases_open_state;
+DROP INDEX cases_open_queue;
+DROP INDEX cases_org_closed;
+DROP INDEX cases_org_overdue_created;
+DROP INDEX cases_org_state_created;
+DROP INDEX cases_org_created;

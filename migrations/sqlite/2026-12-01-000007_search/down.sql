@@ -1,0 +1,13 @@
+DROP TRIGGER case_search_event;
+DROP TRIGGER case_search_case;
+DROP TABLE case_search;
+DROP INDEX outbox_org_status_created;
+DROP INDEX outbox_org_created;
+DROP INDEX outbox_status_created;
+DROP INDEX outbox_created;
+DROP INDEX cases_open_state;
+DROP INDEX cases_open_queue;
+DROP INDEX cases_org_closed;
+DROP INDEX cases_org_overdue_created;
+DROP INDEX cases_org_state_created;
+DROP INDEX cases_org_created;
