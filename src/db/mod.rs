@@ -82,12 +82,16 @@ thread_local! {
 
 /// SQLite lets one writer in at a time. Left to itself, each waiting writer sleeps and retries
 /// (`busy_timeout`), so under load writers are served in no order and some wait seconds. The
-/// gate makes the writers of this process take turns in the order they came (a ticket lock);
+/// gate makes the writers of this process take turns in the order they came (a ticket lock),
+/// and gives each in turn the one connection that writes: its page cache stays warm, where a
+/// pooled connection would find its cache stale after every other connection's write.
 /// `busy_timeout` still covers writers in other processes on the same file.
-#[derive(Default)]
 pub struct WriteGate {
     tickets: Mutex<Tickets>,
     turn: Condvar,
+    path: String,
+    /// Opened at the first write, and again after a transaction that could not be ended.
+    writer: Mutex<Option<DbConnection>>,
 }
 
 #[derive(Default)]
@@ -100,6 +104,39 @@ struct Tickets {
 pub struct GatePass(Arc<WriteGate>);
 
 impl WriteGate {
+    fn new(path: &str) -> Self {
+        WriteGate {
+            tickets: Mutex::default(),
+            turn: Condvar::new(),
+            path: path.to_string(),
+            writer: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` in a write transaction on the writer connection, when its turn comes.
+    fn write<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let _turn = self.enter();
+        let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let writer = match &mut *slot {
+            Some(writer) => writer,
+            empty => {
+                let mut c = SqliteConnection::establish(&self.path)
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+                c.batch_execute(SQLITE_PRAGMAS)?;
+                empty.insert(DbConnection::Sqlite(c))
+            }
+        };
+        let result = in_transaction(writer, f);
+        if !matches!(DbConnection::transaction_manager_status_mut(writer).transaction_depth(), Ok(None)) {
+            *slot = None;
+        }
+        result
+    }
+
     pub fn enter(self: &Arc<Self>) -> GatePass {
         let mut t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
         let mine = t.next;
@@ -191,14 +228,13 @@ impl Backend {
 #[derive(Debug)]
 struct SqlitePragmas;
 
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
         if let DbConnection::Sqlite(c) = conn {
-            c.batch_execute(
-                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(diesel::r2d2::Error::QueryError)?;
+            c.batch_execute(SQLITE_PRAGMAS).map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -207,7 +243,10 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// Opens the pool and brings the schema up to date.
 pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
     let backend = Backend::from_url(url)?;
-    let gate = matches!(backend, Backend::Sqlite(_)).then(Arc::default);
+    let gate = match &backend {
+        Backend::Sqlite(path) => Some(Arc::new(WriteGate::new(path))),
+        Backend::Postgres(_) => None,
+    };
     let manager = Manager { backend: backend.clone() };
     let inner = Pool::builder()
         .max_size(max_size)
@@ -251,10 +290,21 @@ where
 {
     // Only the outermost transaction takes the lock; nested ones become savepoints.
     let outermost = DbConnection::transaction_manager_status_mut(conn).transaction_depth()?.is_none();
-    let _turn = match conn {
-        DbConnection::Sqlite(_) if outermost => CURRENT_GATE.with(|g| g.borrow().clone()).map(|g| g.enter()),
-        _ => None,
-    };
+    if let (DbConnection::Sqlite(_), true) = (&*conn, outermost) {
+        if let Some(gate) = CURRENT_GATE.with(|g| g.borrow().clone()) {
+            return gate.write(f);
+        }
+    }
+    in_transaction(conn, f)
+}
+
+/// `f` in a transaction on `conn`: on SQLite, an outermost one begins `IMMEDIATE`.
+fn in_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    let outermost = DbConnection::transaction_manager_status_mut(conn).transaction_depth()?.is_none();
     match conn {
         DbConnection::Sqlite(c) if outermost => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?

@@ -323,15 +323,19 @@ fn record_failure(
 pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryReport> {
     let mut report = DeliveryReport::default();
     loop {
+        // Claiming a batch and minting its links is one write transaction, which on SQLite
+        // queues with the steps' writes instead of contending with them statement by statement.
         let batch = db::run(pool, |conn| {
-            let rows = claim(conn, Utc::now())?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                let thread = thread_of(conn, &row)?;
-                let (sending, token_id) = with_link(conn, &row, Utc::now())?;
-                out.push((row, sending, token_id, thread));
-            }
-            Ok(out)
+            db::write_tx(conn, |conn| {
+                let rows = claim(conn, Utc::now())?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let thread = thread_of(conn, &row)?;
+                    let (sending, token_id) = with_link(conn, &row, Utc::now())?;
+                    out.push((row, sending, token_id, thread));
+                }
+                Ok(out)
+            })
         })
         .await?;
         if batch.is_empty() {
@@ -361,16 +365,18 @@ pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryRe
             let row_for_db = row.clone();
             let retry_after = with_jitter(backoff(row.attempts, mailer.retry_base));
             db::run(pool, move |conn| {
-                match result {
-                    Ok(()) => record_sent(conn, &row_for_db, now)?,
-                    Err((permanent, reason)) => {
-                        if let Some(token_id) = &token_id {
-                            revoke_unsent_link(conn, token_id, now)?;
+                db::write_tx(conn, |conn| {
+                    match result {
+                        Ok(()) => record_sent(conn, &row_for_db, now)?,
+                        Err((permanent, reason)) => {
+                            if let Some(token_id) = &token_id {
+                                revoke_unsent_link(conn, token_id, now)?;
+                            }
+                            record_failure(conn, &row_for_db, permanent, &reason, retry_after, now)?
                         }
-                        record_failure(conn, &row_for_db, permanent, &reason, retry_after, now)?
-                    }
-                };
-                Ok(())
+                    };
+                    Ok(())
+                })
             })
             .await?;
         }
