@@ -394,12 +394,13 @@ pub fn add_token(
 pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<StaffContext> {
     let unauthorized =
         || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
-    let row: Option<store::ApiToken> = api_tokens::table
-        .filter(api_tokens::token_hash.eq(hash_secret(token)))
+    let hash = hash_secret(token);
+    let row: Option<store::ApiToken> = crate::on_backend!(conn, |c| api_tokens::table
+        .filter(api_tokens::token_hash.eq(&hash))
         .filter(api_tokens::revoked_at.is_null())
         .select(store::ApiToken::as_select())
-        .get_result(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?;
     let row = row.ok_or_else(unauthorized)?;
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
     let org = store::org_by_id(conn, &row.organisation_id)?;
@@ -548,7 +549,7 @@ fn insert_opened(
     case.due_at = opening.to.due.map(|d| to_db_time(d.at));
     case.due_kind = opening.to.due.map(|d| d.kind.as_str().into());
     case.next_reminder_at = reminder_instant(conn, org, &opening.to)?;
-    diesel::insert_into(cases::table).values(&case).execute(conn)?;
+    crate::on_backend!(conn, |c| diesel::insert_into(cases::table).values(&case).execute(c))?;
     record(conn, ctx, &case, opening)?;
     Ok(case)
 }
@@ -996,7 +997,7 @@ fn record(
         body: words.map(str::to_string),
         created_at: to_db_time(now),
     };
-    diesel::insert_into(case_events::table).values(&event).execute(conn)?;
+    crate::on_backend!(conn, |c| diesel::insert_into(case_events::table).values(&event).execute(c))?;
     tracing::info!(
         event = "case_event",
         kind = %event.kind,
@@ -1024,28 +1025,27 @@ fn record(
             let link = party.map(|_| format!("{}/c/{}", svc.base_url, crate::mail::outbox::LINK_SLOT));
             let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
             let rendered = svc.emails.render(order.template, &org.slug, &context)?;
-            diesel::insert_into(outbox::table)
-                .values(&OutboxRow {
-                    id: new_id(),
-                    organisation_id: org.id.clone(),
-                    case_id: Some(case.id.clone()),
-                    event_id: Some(event.id.clone()),
-                    template: order.template.as_str().into(),
-                    recipient_kind: order.to.as_str().into(),
-                    to_address: address,
-                    subject: rendered.subject,
-                    body_text: rendered.text,
-                    status: "pending".into(),
-                    attempts: 0,
-                    last_error: None,
-                    // Due at once in real time, even when a sweep runs at a later logical instant.
-                    next_attempt_at: to_db_time(now.min(Utc::now())),
-                    locked_until: None,
-                    created_at: to_db_time(now),
-                    sent_at: None,
-                    body_html: Some(rendered.html),
-                })
-                .execute(conn)?;
+            let row = OutboxRow {
+                id: new_id(),
+                organisation_id: org.id.clone(),
+                case_id: Some(case.id.clone()),
+                event_id: Some(event.id.clone()),
+                template: order.template.as_str().into(),
+                recipient_kind: order.to.as_str().into(),
+                to_address: address,
+                subject: rendered.subject,
+                body_text: rendered.text,
+                status: "pending".into(),
+                attempts: 0,
+                last_error: None,
+                // Due at once in real time, even when a sweep runs at a later logical instant.
+                next_attempt_at: to_db_time(now.min(Utc::now())),
+                locked_until: None,
+                created_at: to_db_time(now),
+                sent_at: None,
+                body_html: Some(rendered.html),
+            };
+            crate::on_backend!(conn, |c| diesel::insert_into(outbox::table).values(&row).execute(c))?;
         }
     }
     Ok(event)
@@ -1096,12 +1096,13 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
     if secret.len() != 64 || !secret.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(not_found());
     }
-    let token: Option<CaseToken> = case_tokens::table
-        .filter(case_tokens::token_hash.eq(hash_secret(secret)))
+    let hash = hash_secret(secret);
+    let token: Option<CaseToken> = crate::on_backend!(conn, |c| case_tokens::table
+        .filter(case_tokens::token_hash.eq(&hash))
         .filter(case_tokens::revoked_at.is_null())
         .select(CaseToken::as_select())
-        .get_result(conn)
-        .optional()?;
+        .get_result(c)
+        .optional())?;
     let token = token.ok_or_else(not_found)?;
     let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
     let case = store::case_by_id(conn, &token.case_id)?;

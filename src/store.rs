@@ -194,68 +194,71 @@ pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Or
     if !storable(slug) {
         return Ok(None);
     }
-    organisations::table
+    crate::on_backend!(conn, |c| organisations::table
         .filter(organisations::slug.eq(slug))
         .select(Organisation::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 /// The organisation whose case references start with `prefix`, if any. Case references are
 /// unique across the database, so no two organisations may share a prefix.
 pub fn org_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Option<Organisation>> {
-    organisations::table
+    crate::on_backend!(conn, |c| organisations::table
         .filter(organisations::reference_prefix.eq(prefix))
         .select(Organisation::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
-    organisations::table.find(id).select(Organisation::as_select()).get_result(conn)
+    crate::on_backend!(conn, |c| organisations::table
+        .find(id)
+        .select(Organisation::as_select())
+        .get_result(c))
 }
 
 pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
     if !storable(email) {
         return Ok(None);
     }
-    users::table
+    crate::on_backend!(conn, |c| users::table
         .filter(users::email.eq(email.to_lowercase()))
         .select(User::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).get_result(conn).optional()
+    crate::on_backend!(conn, |c| users::table.find(id).select(User::as_select()).get_result(c).optional())
 }
 
 pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
-    memberships::table
+    crate::on_backend!(conn, |c| memberships::table
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::organisation_id.eq(org_id))
         .select(memberships::role)
         .order(memberships::role)
-        .load(conn)
+        .load(c))
 }
 
 /// Addresses of everyone holding `role` in the organisation.
 pub fn emails_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<Vec<String>> {
-    memberships::table
+    crate::on_backend!(conn, |c| memberships::table
         .inner_join(users::table)
         .filter(memberships::organisation_id.eq(org_id))
         .filter(memberships::role.eq(role))
         .select(users::email)
         .order(users::email)
-        .load(conn)
+        .load(c))
 }
 
 pub fn rules_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<PolicyRule>> {
-    policy_rules::table
+    crate::on_backend!(conn, |c| policy_rules::table
         .filter(policy_rules::organisation_id.eq(org_id))
         .order(policy_rules::code)
         .select(PolicyRule::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn case_by_reference(
@@ -266,59 +269,59 @@ pub fn case_by_reference(
     if !storable(reference) {
         return Ok(None);
     }
-    cases::table
+    crate::on_backend!(conn, |c| cases::table
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::reference.eq(reference))
         .select(CaseRow::as_select())
-        .get_result(conn)
-        .optional()
+        .get_result(c)
+        .optional())
 }
 
 pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
-    cases::table.find(id).select(CaseRow::as_select()).get_result(conn)
+    crate::on_backend!(conn, |c| cases::table.find(id).select(CaseRow::as_select()).get_result(c))
 }
 
 pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
-    case_events::table
+    crate::on_backend!(conn, |c| case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::seq)
         .select(CaseEvent::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn emails_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OutboxRow>> {
-    outbox::table
+    crate::on_backend!(conn, |c| outbox::table
         .filter(outbox::case_id.eq(case_id))
         .order((outbox::created_at, outbox::id))
         .select(OutboxRow::as_select())
-        .load(conn)
+        .load(c))
 }
 
 pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32> {
-    let max: Option<i32> = case_events::table
+    let max: Option<i32> = crate::on_backend!(conn, |c| case_events::table
         .filter(case_events::case_id.eq(case_id))
         .select(diesel::dsl::max(case_events::seq))
-        .get_result(conn)?;
+        .get_result(c))?;
     Ok(max.unwrap_or(0) + 1)
 }
 
 pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -> QueryResult<i32> {
-    let max: Option<i32> = cases::table
+    let max: Option<i32> = crate::on_backend!(conn, |c| cases::table
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::ref_year.eq(year))
         .select(diesel::dsl::max(cases::ref_number))
-        .get_result(conn)?;
+        .get_result(c))?;
     Ok(max.unwrap_or(0) + 1)
 }
 
 /// The days an organisation's clocks skip besides weekends and shipped bank holidays: one-off
 /// holidays of its nation and its own closure days.
 pub fn extra_closed_days(conn: &mut DbConnection, org: &Organisation) -> QueryResult<Vec<chrono::NaiveDate>> {
-    closed_days::table
+    crate::on_backend!(conn, |c| closed_days::table
         .filter(closed_days::nation.eq(&org.nation).or(closed_days::organisation_id.eq(&org.id)))
         .select(closed_days::day)
         .order(closed_days::day)
-        .load(conn)
+        .load(c))
 }
 
 /// Takes the write lock on one case row for the rest of the transaction, so that steps that

@@ -323,6 +323,34 @@ where
     }
 }
 
+/// Runs a query on the backend's own connection rather than through the `DbConnection` enum.
+/// A query through the enum writes out its SQL again on every run, even when the statement is
+/// in the cache; on the backend's connection a cached statement only binds its values. For
+/// the look-ups every page and step makes; anything else can go through the enum.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Sqlite($c) => $body,
+            $crate::db::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+
+/// Runs reads that belong together in one read transaction on SQLite: one snapshot, and one
+/// shared lock instead of one per statement. On PostgreSQL each statement already sees a
+/// consistent snapshot, and a transaction would cost two more round trips.
+pub fn read_tx<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Sqlite(_) => conn.transaction(f),
+        DbConnection::Pg(_) => f(conn),
+    }
+}
+
 /// Database time: UTC, naive, to the microsecond (PostgreSQL keeps no more, so values compare
 /// equal after a round trip on either backend).
 pub fn to_db_time(t: DateTime<Utc>) -> NaiveDateTime {

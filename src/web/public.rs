@@ -192,9 +192,10 @@ fn build_page(
 
 async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let result =
-        db::run(&state.pool, move |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default()))
-            .await;
+    let result = db::run(&state.pool, move |conn| {
+        db::read_tx(conn, |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default()))
+    })
+    .await;
     match result {
         Ok(page) => state.pages.render_response(StatusCode::OK, "case", &page),
         Err(e) => page_error(&state, e),
