@@ -24,6 +24,13 @@ struct Seen {
 }
 
 static RECORDING: AtomicBool = AtomicBool::new(false);
+/// The recorder sees every connection of this process: the tests here run one at a time so
+/// that one test's statements are not taken for another's.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 
 /// The SQL of a statement, without diesel's list of bound values.
@@ -83,6 +90,7 @@ struct PlanLine {
 /// that sends a reminder; every statement the server ran is then planned by SQLite.
 #[test]
 fn every_step_reads_along_indexes_and_reuses_its_statements() {
+    let _alone = one_at_a_time();
     // The server runs in this process, so every connection it opens reports to the recorder.
     diesel::connection::set_default_instrumentation(recorder).unwrap();
     let app = TestApp::start_on_sqlite();
@@ -244,6 +252,7 @@ struct Count {
 /// refers to another table leads some complete (not partial) index.
 #[test]
 fn every_foreign_key_has_an_index() {
+    let _alone = one_at_a_time();
     let app = TestApp::start();
     let pool = redress::db::connect(&app.database_url, 1).unwrap();
     let mut conn = pool.get().unwrap();
@@ -320,6 +329,7 @@ impl Instrumentation for Log {
 /// is due it opens no transaction, and with one due it opens that one case.
 #[test]
 fn a_sweep_opens_only_the_cases_that_are_due() {
+    let _alone = one_at_a_time();
     let app = TestApp::start();
     let cast = app.setup();
     let mut references = vec![];
@@ -335,8 +345,16 @@ fn a_sweep_opens_only_the_cases_that_are_due() {
         base_url: app.base_url.clone(),
         emails: redress::mail::EmailTemplates::load(None).unwrap(),
     };
-    let pool = redress::db::connect(&app.database_url, 1).unwrap();
-    let mut conn = pool.get().unwrap();
+    // A connection of its own rather than a pooled one: on SQLite a pooled connection hands
+    // its write transactions to the database's writer connection, which this log would not see.
+    let mut conn = {
+        use diesel::connection::SimpleConnection;
+        let mut c = <redress::db::DbConnection as diesel::Connection>::establish(&app.database_url).unwrap();
+        if let redress::db::DbConnection::Sqlite(s) = &mut c {
+            s.batch_execute(redress::db::SQLITE_PRAGMAS).unwrap();
+        }
+        c
+    };
     let log = Log::default();
     conn.set_instrumentation(log.clone());
     let transactions = |log: &Log| {
@@ -355,7 +373,7 @@ fn a_sweep_opens_only_the_cases_that_are_due() {
     let past = redress::db::to_db_time(Utc::now() - Duration::hours(1));
     diesel::update(cases::table.filter(cases::reference.eq(&references[3])))
         .set((cases::due_at.eq(Some(past)), cases::next_reminder_at.eq(None::<chrono::NaiveDateTime>)))
-        .execute(&mut *conn)
+        .execute(&mut conn)
         .unwrap();
     log.0.lock().unwrap().clear();
     let report = redress::services::sweep(&mut conn, &svc, Utc::now()).unwrap();
@@ -364,7 +382,7 @@ fn a_sweep_opens_only_the_cases_that_are_due() {
 
     // The reminders of the others fall due together: each is opened once, then never again.
     let instants: Vec<Option<chrono::NaiveDateTime>> =
-        cases::table.select(cases::next_reminder_at).load(&mut *conn).unwrap();
+        cases::table.select(cases::next_reminder_at).load(&mut conn).unwrap();
     let latest = instants.into_iter().flatten().max().expect("reminders are pending");
     let later = redress::db::from_db_time(latest) + Duration::minutes(1);
     let report = redress::services::sweep(&mut conn, &svc, later).unwrap();
@@ -373,4 +391,29 @@ fn a_sweep_opens_only_the_cases_that_are_due() {
     let report = redress::services::sweep(&mut conn, &svc, later).unwrap();
     assert!(report.reminded.is_empty(), "{report:?}");
     assert_eq!(transactions(&log), 0, "{:?}", log.0.lock().unwrap());
+}
+
+/// Many moderators recording removals at the same moment all succeed, each with its own
+/// reference: writers queue for their turn instead of failing with "database is locked".
+#[test]
+fn many_writers_at_once_all_succeed() {
+    let _alone = one_at_a_time();
+    let app = std::sync::Arc::new(TestApp::start());
+    let cast = app.setup();
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, token) = (app.clone(), cast.moderator.clone());
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| {
+                        let (status, case) = app.record_removal(&token, json!({}));
+                        assert_eq!(status, 201, "{case}");
+                        case["reference"].as_str().unwrap().to_string()
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let references: BTreeSet<String> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert_eq!(references.len(), 160, "every removal has a reference of its own");
 }

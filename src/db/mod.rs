@@ -42,6 +42,13 @@ impl DbPool {
         Ok(PooledConn { conn, outer })
     }
 
+    /// A connection only if one is free at once.
+    fn try_get(&self) -> Option<PooledConn> {
+        let conn = self.inner.try_get()?;
+        let outer = CURRENT_GATE.with(|g| g.replace(self.gate.clone()));
+        Some(PooledConn { conn, outer })
+    }
+
     pub fn backend(&self) -> &Backend {
         &self.backend
     }
@@ -101,7 +108,9 @@ struct Tickets {
 }
 
 /// A writer's turn at the gate; the next writer goes when it is dropped.
-pub struct GatePass(Arc<WriteGate>);
+pub struct GatePass {
+    gate: Arc<WriteGate>,
+}
 
 impl WriteGate {
     fn new(path: &str) -> Self {
@@ -111,6 +120,23 @@ impl WriteGate {
             path: path.to_string(),
             writer: Mutex::new(None),
         }
+    }
+
+    fn open(&self) -> diesel::QueryResult<SqliteConnection> {
+        let mut c = SqliteConnection::establish(&self.path)
+            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+        c.batch_execute(SQLITE_PRAGMAS)?;
+        Ok(c)
+    }
+
+    /// The writer's connection, with a larger cache than a reader's: every step's writes
+    /// pass through it. It checkpoints the log itself, in its turn, as SQLite does by default:
+    /// a checkpoint run beside the writers never finds the log complete under a steady load,
+    /// so the log never starts over and grows without end.
+    fn open_writer(&self) -> diesel::QueryResult<DbConnection> {
+        let mut c = self.open()?;
+        c.batch_execute(SQLITE_WRITER_PRAGMAS)?;
+        Ok(DbConnection::Sqlite(c))
     }
 
     /// Runs `f` in a write transaction on the writer connection, when its turn comes.
@@ -123,12 +149,7 @@ impl WriteGate {
         let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let writer = match &mut *slot {
             Some(writer) => writer,
-            empty => {
-                let mut c = SqliteConnection::establish(&self.path)
-                    .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-                c.batch_execute(SQLITE_PRAGMAS)?;
-                empty.insert(DbConnection::Sqlite(c))
-            }
+            empty => empty.insert(self.open_writer()?),
         };
         let result = in_transaction(writer, f);
         if !matches!(DbConnection::transaction_manager_status_mut(writer).transaction_depth(), Ok(None)) {
@@ -144,16 +165,16 @@ impl WriteGate {
         while t.serving != mine {
             t = self.turn.wait(t).unwrap_or_else(|e| e.into_inner());
         }
-        GatePass(self.clone())
+        GatePass { gate: self.clone() }
     }
 }
 
 impl Drop for GatePass {
     fn drop(&mut self) {
-        let mut t = self.0.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = self.gate.tickets.lock().unwrap_or_else(|e| e.into_inner());
         t.serving += 1;
         drop(t);
-        self.0.turn.notify_all();
+        self.gate.turn.notify_all();
     }
 }
 
@@ -228,8 +249,16 @@ impl Backend {
 #[derive(Debug)]
 struct SqlitePragmas;
 
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+/// What the writer's connection sets besides `SQLITE_PRAGMAS`.
+pub const SQLITE_WRITER_PRAGMAS: &str = "PRAGMA cache_size = -16384;";
+
+/// Every SQLite connection's settings. Temporary data, statement journals included, stays in
+/// memory (a step's statement journal otherwise spills to a file). Each connection keeps a
+/// 1 MiB page cache: the operating system's file cache serves the rest, and a pool of many
+/// connections would otherwise hold many copies of the same pages.
+pub const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
+     PRAGMA cache_size = -1024;";
 
 impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
@@ -248,8 +277,15 @@ pub fn connect(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
         Backend::Postgres(_) => None,
     };
     let manager = Manager { backend: backend.clone() };
+    // SQLite connections are cheap, and readers never wait for the writer: enough of them
+    // that requests queue at the writers' gate, in order, rather than for a connection.
+    let max_size = match backend {
+        Backend::Sqlite(_) => max_size * 4,
+        Backend::Postgres(_) => max_size,
+    };
     let inner = Pool::builder()
         .max_size(max_size)
+        .min_idle(Some(max_size.min(2)))
         .connection_timeout(Duration::from_secs(10))
         .test_on_check_out(false)
         .connection_customizer(Box::new(SqlitePragmas))
@@ -365,6 +401,24 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Runs a short read of a few rows by key, such as a case page's. On SQLite, when a connection
+/// is free at once, it runs right here on the async worker: such a read takes microseconds,
+/// less than handing it to a blocking thread and back. Otherwise, and always on PostgreSQL
+/// (whose reads wait on the network), it runs as `run` does. Never for a read whose size
+/// depends on the data, nor for writes.
+pub async fn read_by_key<T, F>(pool: &DbPool, f: F) -> crate::error::AppResult<T>
+where
+    F: FnOnce(&mut DbConnection) -> crate::error::AppResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    if matches!(pool.backend, Backend::Sqlite(_)) {
+        if let Some(mut conn) = pool.try_get() {
+            return read_tx(&mut conn, f);
+        }
+    }
+    run(pool, move |conn| read_tx(conn, f)).await
+}
+
 /// Runs blocking database work off the async workers, with a pooled connection that never
 /// crosses an `.await`.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> crate::error::AppResult<T>
@@ -382,4 +436,38 @@ where
         f(&mut conn)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::WriteGate;
+
+    /// Writers are let in in the order they came to the gate, not in whatever order the
+    /// scheduler wakes them.
+    #[test]
+    fn writers_take_turns_in_the_order_they_came() {
+        let gate = Arc::new(WriteGate::new(":unused:"));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = gate.enter();
+        let mut threads = vec![];
+        for n in 0..6u64 {
+            let (mine, order) = (gate.clone(), order.clone());
+            threads.push(std::thread::spawn(move || {
+                let _turn = mine.enter();
+                order.lock().unwrap().push(n);
+            }));
+            // The next thread is started only once this one holds its ticket.
+            while gate.tickets.lock().unwrap().next < n + 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        drop(first);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+    }
 }

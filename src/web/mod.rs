@@ -62,8 +62,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::JsonConfig::default().limit(BODY_LIMIT).error_handler(json_error))
         .app_data(web::FormConfig::default().limit(BODY_LIMIT).error_handler(form_error))
         .app_data(web::PayloadConfig::default().limit(BODY_LIMIT))
-        .configure(api::routes)
+        // Routes are tried in order: the public case pages, the busiest, come first. No
+        // pattern of one module can match another's paths, so the order changes nothing else.
         .configure(public::routes)
+        .configure(api::routes)
         .configure(staff::routes)
         .configure(admin::routes)
         .configure(assets::routes);

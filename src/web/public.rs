@@ -192,8 +192,8 @@ fn build_page(
 
 async fn case_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
     let token = path.into_inner();
-    let result = db::run(&state.pool, move |conn| {
-        db::read_tx(conn, |conn| build_page(conn, &token, FieldErrors::new(), FormValues::default()))
+    let result = db::read_by_key(&state.pool, move |conn| {
+        build_page(conn, &token, FieldErrors::new(), FormValues::default())
     })
     .await;
     match result {

@@ -97,11 +97,12 @@ impl Raw {
         match Backend::from_url(url).map_err(|e| e.to_string())? {
             Backend::Sqlite(path) => {
                 let mut c = SqliteConnection::establish(&path).map_err(|e| e.to_string())?;
-                // The server's pragmas (src/db/mod.rs).
-                c.batch_execute(
-                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-                )
+                // Exactly the pragmas of the server's writer connection.
+                c.batch_execute(&format!(
+                    "{} {}",
+                    redress::db::SQLITE_PRAGMAS,
+                    redress::db::SQLITE_WRITER_PRAGMAS
+                ))
                 .map_err(|e| e.to_string())?;
                 Ok(Raw::Sqlite(c))
             }
