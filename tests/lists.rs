@@ -528,7 +528,10 @@ fn no_list_or_search_query_scans_cases_or_the_outbox_on_sqlite() {
                     );
                 }
             }
-            if !what.contains("search") {
+            // A search newest first reads FTS5's matches in rowid order and stops after the
+            // page: no sort of all matches. Only a search of closed cases by date sorts (its
+            // matches, counted first and at most 2,000).
+            if what != "search of closed cases by date" {
                 assert!(
                     !plan.iter().any(|l| l.contains("TEMP B-TREE")),
                     "{what} sorts instead of reading an index in order: {plan:?}"

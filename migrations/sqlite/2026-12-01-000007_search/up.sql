@@ -25,7 +25,13 @@ CREATE INDEX outbox_org_status_created ON outbox (organisation_id, status, creat
 -- with words (appeals, responses, decisions and their reasons, questions, answers, notes).
 -- Rows are added by triggers in the transaction that adds the case or the event; nothing
 -- changes these fields afterwards (the timeline is append-only), so nothing is ever updated.
--- A migration that rebuilds cases or case_events must create these triggers again.
+-- A migration that rebuilds cases or case_events must create these triggers again, and one that
+-- rebuilds cases must keep each case's rowid.
+--
+-- The rowid of a row is its case's rowid times 2^20, plus 1, 2, ... for the case's events: the
+-- rows of one case are next to each other, and cases are in the order they were recorded. FTS5
+-- reads a word's matches in rowid order, newest case first, so a search stops after a page
+-- however many cases match (see src/lists.rs).
 CREATE VIRTUAL TABLE case_search USING fts5(
     case_id UNINDEXED,
     organisation_id UNINDEXED,
@@ -35,7 +41,8 @@ CREATE VIRTUAL TABLE case_search USING fts5(
 
 CREATE TRIGGER case_search_case AFTER INSERT ON cases
 BEGIN
-    INSERT INTO case_search (case_id, organisation_id, body) VALUES (
+    INSERT INTO case_search (rowid, case_id, organisation_id, body) VALUES (
+        new.rowid * 1048576,
         new.id,
         new.organisation_id,
         new.reference || ' ' || coalesce(new.author_name, '') || ' ' || coalesce(new.author_email, '')
@@ -49,13 +56,16 @@ END;
 
 CREATE TRIGGER case_search_event AFTER INSERT ON case_events WHEN new.body IS NOT NULL
 BEGIN
-    INSERT INTO case_search (case_id, organisation_id, body)
-    SELECT new.case_id, c.organisation_id, new.body FROM cases c WHERE c.id = new.case_id;
+    INSERT INTO case_search (rowid, case_id, organisation_id, body)
+    SELECT (SELECT max(s.rowid) + 1 FROM case_search s
+            WHERE s.rowid BETWEEN c.rowid * 1048576 AND c.rowid * 1048576 + 1048575),
+        new.case_id, c.organisation_id, new.body
+    FROM cases c WHERE c.id = new.case_id;
 END;
 
 -- What is already there.
-INSERT INTO case_search (case_id, organisation_id, body)
-SELECT c.id, c.organisation_id,
+INSERT INTO case_search (rowid, case_id, organisation_id, body)
+SELECT c.rowid * 1048576, c.id, c.organisation_id,
     c.reference || ' ' || coalesce(c.author_name, '') || ' ' || coalesce(c.author_email, '')
         || ' ' || coalesce(c.reporter_name, '') || ' ' || coalesce(c.reporter_email, '')
         || ' ' || c.platform || ' ' || c.content_url || ' ' || c.content_text
@@ -63,7 +73,9 @@ SELECT c.id, c.organisation_id,
         || coalesce((SELECT group_concat(json_extract(r.value, '$.code') || ' ' || json_extract(r.value, '$.title'), ' ')
                      FROM json_each(CASE WHEN json_valid(c.cited_rules) THEN c.cited_rules ELSE '[]' END) AS r), '')
 FROM cases c;
-INSERT INTO case_search (case_id, organisation_id, body)
-SELECT e.case_id, c.organisation_id, e.body
+INSERT INTO case_search (rowid, case_id, organisation_id, body)
+SELECT c.rowid * 1048576
+        + row_number() OVER (PARTITION BY e.case_id ORDER BY e.seq, e.created_at, e.id),
+    e.case_id, c.organisation_id, e.body
 FROM case_events e JOIN cases c ON c.id = e.case_id
 WHERE e.body IS NOT NULL;
