@@ -390,8 +390,18 @@ pub fn add_token(
     })
 }
 
-/// The staff member and organisation behind an API token.
+/// The staff member and organisation behind an API token, noting when it was last used.
 pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<StaffContext> {
+    let (staff, stale) = token_holder(conn, token)?;
+    if let Some(id) = stale {
+        touch_token(conn, &id)?;
+    }
+    Ok(staff)
+}
+
+/// The staff member and organisation behind an API token, by reads alone; with the token's id
+/// when its last use, kept to the minute, is due to be noted (`touch_token`).
+pub fn token_holder(conn: &mut DbConnection, token: &str) -> AppResult<(StaffContext, Option<String>)> {
     let unauthorized =
         || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
     let hash = hash_secret(token);
@@ -405,17 +415,23 @@ pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<Sta
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
     let org = store::org_by_id(conn, &row.organisation_id)?;
     let now = Utc::now();
-    if row.last_used_at.is_none_or(|t| now - from_db_time(t) > chrono::Duration::minutes(1)) {
-        diesel::update(api_tokens::table.find(&row.id))
-            .set(api_tokens::last_used_at.eq(Some(to_db_time(now))))
-            .execute(conn)?;
-    }
+    let stale = row.last_used_at.is_none_or(|t| now - from_db_time(t) > chrono::Duration::minutes(1));
     let roles: Vec<Role> =
         store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
     if roles.is_empty() {
         return Err(unauthorized());
     }
-    Ok(StaffContext { user, org, roles })
+    Ok((StaffContext { user, org, roles }, stale.then_some(row.id)))
+}
+
+/// Notes that an API token was used now.
+pub fn touch_token(conn: &mut DbConnection, token_id: &str) -> AppResult<()> {
+    write_tx(conn, |conn| {
+        diesel::update(api_tokens::table.find(token_id))
+            .set(api_tokens::last_used_at.eq(Some(to_db_time(Utc::now()))))
+            .execute(conn)?;
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
