@@ -68,6 +68,12 @@ struct Args {
     hello_body_bytes: usize,
     #[arg(long, hide = true)]
     hello_headers: Option<PathBuf>,
+    /// Internal: run one sweep of this database at --sweep-at, alone in this process, and print
+    /// `elapsed_ms marked_overdue vmhwm_kib`.
+    #[arg(long, hide = true)]
+    sweep_only: Option<String>,
+    #[arg(long, hide = true)]
+    sweep_at: Option<String>,
 }
 
 struct Plan {
@@ -81,6 +87,18 @@ struct Plan {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let (Some(url), Some(at)) = (&args.sweep_only, &args.sweep_at) {
+        return match sweep_alone(url, at) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sweep: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(port) = args.hello_port {
         return match hello(port, args.hello_body_bytes, args.hello_headers.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -356,7 +374,9 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
     );
     let (total, open, _) = {
         let mut conn = main_pool.get().map_err(|e| e.to_string())?;
-        seed::counts(&mut conn, now)?
+        let counts = seed::counts(&mut conn, now)?;
+        seed::settle(&mut conn)?;
+        counts
     };
     report.info(
         "Database for the reads",
@@ -520,7 +540,7 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
         verdict: verdict(ratio.is_some_and(|r| r <= 2.0), sqlite),
     });
     report.rows.push(Row {
-        what: "RSS of the sweep among many (the benchmark's own process)".into(),
+        what: "Peak RSS of the sweep among many (a process that only sweeps; VmHWM)".into(),
         redress: mib(big.rss_kib),
         ceiling: String::new(),
         ratio: String::new(),
@@ -548,8 +568,7 @@ struct Swept {
     rss_kib: u64,
 }
 
-/// Seeds a database of its own, then runs one sweep in this process, in a thread that is
-/// abandoned after `limit`.
+/// Seeds a database of its own, then runs one sweep in a child process, killed after `limit`.
 fn sweep(backend: &Backend, name: &str, open: i64, due: i64, limit: Duration) -> Result<Swept, String> {
     say(&format!("sweep: {} due among {} open", thousands(due as u64), thousands(open as u64)));
     let url = backend.fresh(name)?;
@@ -558,25 +577,63 @@ fn sweep(backend: &Backend, name: &str, open: i64, due: i64, limit: Duration) ->
     // Open cases besides the due ones: the templates' fresh removals and appeal count among them.
     let sizes = Sizes { history: 1, notice: 2, future: (open - due - 2).max(1), past: due };
     seed::grow(&pool, &setup, now, sizes)?;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
     let at = Utc::now();
-    let (_, open, due) = seed::counts(&mut conn, at)?;
-    let sampler = RssSampler::start(std::process::id());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let result = seed::services().and_then(|svc| {
-            let start = Instant::now();
-            let swept = redress::services::sweep(&mut conn, &svc, at).map_err(|e| format!("sweep: {e}"))?;
-            Ok((start.elapsed(), swept.marked_overdue.len()))
-        });
-        let _ = tx.send(result);
-    });
-    let outcome = match rx.recv_timeout(limit) {
-        Ok(result) => Some(result?),
-        Err(_) => None,
+    let (_, open, due) = {
+        let mut conn = pool.get().map_err(|e| e.to_string())?;
+        let counts = seed::counts(&mut conn, at)?;
+        seed::settle(&mut conn)?;
+        counts
     };
-    let rss_kib = sampler.finish();
-    Ok(Swept { outcome, open, due, rss_kib })
+    drop(pool);
+    // The sweep runs in a process of its own, as `redress sweep` would: its memory is then the
+    // sweep's alone, not the seeding's.
+    let mut child = std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+        .args(["--sweep-only", &url, "--sweep-at", &at.to_rfc3339()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting the sweep: {e}"))?;
+    let started = Instant::now();
+    let outcome = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let mut out = String::new();
+            if let Some(mut stdout) = child.stdout.take() {
+                std::io::Read::read_to_string(&mut stdout, &mut out).map_err(|e| e.to_string())?;
+            }
+            if !status.success() {
+                return Err(format!("the sweep failed: {status}"));
+            }
+            let fields: Vec<u64> = out.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            let [ms, marked, hwm] = fields[..] else { return Err(format!("the sweep printed {out:?}")) };
+            break Some((Duration::from_millis(ms), marked as usize, hwm));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let rss_kib = outcome.map(|(_, _, hwm)| hwm).unwrap_or(0);
+    Ok(Swept { outcome: outcome.map(|(took, marked, _)| (took, marked)), open, due, rss_kib })
+}
+
+/// One sweep in this process, timed; with its peak memory.
+fn sweep_alone(url: &str, at: &str) -> Result<String, String> {
+    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| e.to_string())?.with_timezone(&Utc);
+    let pool = redress::db::connect(url, 2).map_err(|e| e.to_string())?;
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let svc = seed::services()?;
+    let start = Instant::now();
+    let swept = redress::services::sweep(&mut conn, &svc, at).map_err(|e| format!("sweep: {e}"))?;
+    let took = start.elapsed();
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(format!("{} {} {hwm}", took.as_millis(), swept.marked_overdue.len()))
 }
 
 /// Signs in through the form, as a browser does; returns the session cookie.
