@@ -517,7 +517,7 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
     };
     report.info(
         format!(
-            "Sweep, {} due among {} open (in-process)",
+            "Sweep, {} due among {} open (a process that only sweeps)",
             thousands(small.due as u64),
             thousands(small.open as u64)
         ),
@@ -529,7 +529,7 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
     };
     report.rows.push(Row {
         what: format!(
-            "Sweep, {} due among {} open (in-process)",
+            "Sweep, {} due among {} open (a process that only sweeps)",
             thousands(big.due as u64),
             thousands(big.open as u64)
         ),

@@ -61,9 +61,11 @@ impl Backend {
                 let db = format!("bench_{}_{name}", std::process::id());
                 let mut admin = diesel::PgConnection::establish(admin_url)
                     .map_err(|e| format!("cannot connect to {admin_url}: {e}"))?;
-                admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}"))
-                    .map_err(|e| format!("cannot create database {db}: {e}"))?;
+                // One statement per call: several in one call run as one transaction, which
+                // PostgreSQL refuses for these.
+                for sql in [format!("DROP DATABASE IF EXISTS {db}"), format!("CREATE DATABASE {db}")] {
+                    admin.batch_execute(&sql).map_err(|e| format!("cannot create database {db}: {e}"))?;
+                }
                 made.borrow_mut().push(db.clone());
                 Ok(with_database(admin_url, &db))
             }
