@@ -1511,6 +1511,12 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
     ];
     c.finish()?;
     let nation = nation.expect("checked above").as_str();
+    let calendar_changed = response_reminder != org.response_reminder_days
+        || committee_reminder != org.committee_reminder_days
+        || nation != org.nation
+        || timezone != org.timezone
+        || counts[1] != org.response_count
+        || counts[3] != org.committee_target_count;
     write_tx(conn, |conn| {
         diesel::update(organisations::table.find(&org.id))
             .set((
@@ -1531,8 +1537,12 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
                 organisations::committee_target_count.eq(counts[3]),
             ))
             .execute(conn)?;
-        // Reminder instants depend on these settings: the next sweep works out again those of
-        // the organisation's cases that are waiting on a response or on the committee.
+        // Reminder instants depend on the reminder days and the calendar: when those change,
+        // the next sweep works out again the instants of the organisation's cases waiting on a
+        // response or on the committee.
+        if !calendar_changed {
+            return Ok(());
+        }
         let waiting =
             [CaseState::AppealLodged, CaseState::ComplaintReceived, CaseState::Escalated].map(|s| s.as_str());
         diesel::update(

@@ -37,16 +37,28 @@ impl DbPool {
     /// A connection from the pool. While it is held, write transactions on this thread queue
     /// at this database's gate.
     pub fn get(&self) -> Result<PooledConn, diesel::r2d2::PoolError> {
-        let conn = self.inner.get()?;
-        let outer = CURRENT_GATE.with(|g| g.replace(self.gate.clone()));
-        Ok(PooledConn { conn, outer })
+        Ok(self.held(self.inner.get()?))
     }
 
     /// A connection only if one is free at once.
     fn try_get(&self) -> Option<PooledConn> {
-        let conn = self.inner.try_get()?;
-        let outer = CURRENT_GATE.with(|g| g.replace(self.gate.clone()));
-        Some(PooledConn { conn, outer })
+        Some(self.held(self.inner.try_get()?))
+    }
+
+    /// Makes this pool's gate the thread's while the connection is held. A thread that already
+    /// holds a connection of another SQLite database could not tell which database a write is
+    /// for: it then has no gate, and its writes wait on `busy_timeout` as other processes do.
+    fn held(&self, conn: PooledConnection<Manager>) -> PooledConn {
+        let outer = CURRENT_GATE.with(|g| {
+            let outer = g.borrow().clone();
+            let gate = match (&outer, &self.gate) {
+                (Some(o), Some(mine)) if !Arc::ptr_eq(o, mine) => None,
+                _ => self.gate.clone(),
+            };
+            *g.borrow_mut() = gate;
+            outer
+        });
+        PooledConn { conn, outer }
     }
 
     pub fn backend(&self) -> &Backend {
@@ -107,6 +119,11 @@ struct Tickets {
     serving: u64,
 }
 
+/// Whether a connection is outside any transaction and its transaction manager is sound.
+fn idle(conn: &mut DbConnection) -> bool {
+    matches!(DbConnection::transaction_manager_status_mut(conn).transaction_depth(), Ok(None))
+}
+
 /// A writer's turn at the gate; the next writer goes when it is dropped.
 pub struct GatePass {
     gate: Arc<WriteGate>,
@@ -147,12 +164,17 @@ impl WriteGate {
     {
         let _turn = self.enter();
         let mut slot = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // A writer left inside a transaction (a step that panicked) is never used again: the
+        // next step would otherwise run inside what is left of it.
+        if slot.as_mut().is_some_and(|w| !idle(w)) {
+            *slot = None;
+        }
         let writer = match &mut *slot {
             Some(writer) => writer,
             empty => empty.insert(self.open_writer()?),
         };
         let result = in_transaction(writer, f);
-        if !matches!(DbConnection::transaction_manager_status_mut(writer).transaction_depth(), Ok(None)) {
+        if !idle(writer) {
             *slot = None;
         }
         result
@@ -204,7 +226,7 @@ impl diesel::r2d2::ManageConnection for Manager {
     /// A connection whose transaction could not be ended is not given out again. The pool asks
     /// this on every return, at no cost; `is_valid` (a query) is not asked on checkout.
     fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        !matches!(DbConnection::transaction_manager_status_mut(conn).transaction_depth(), Ok(None))
+        !idle(conn)
     }
 }
 

@@ -520,30 +520,22 @@ async fn queue(
         search.closed_before = before;
     }
     let order = if searching { search.order() } else { lists::Order::Queue };
-    let cursor = match given(&filter.cursor).map(|c| lists::Cursor::decode(&c, order)) {
-        Some(Ok(c)) => Some(c),
-        Some(Err(_)) => {
-            errors.insert(
-                "cursor".into(),
-                "That page link is out of date or incomplete: the list below starts from the first page"
-                    .into(),
-            );
-            None
-        }
-        None => None,
-    };
-    let emails_cursor = match given(&filter.emails).map(|c| lists::Cursor::decode(&c, lists::Order::Outbox)) {
-        Some(Ok(c)) => Some(c),
-        Some(Err(_)) => {
-            errors.insert(
-                "cursor".into(),
-                "That page link is out of date or incomplete: the list below starts from the first page"
-                    .into(),
-            );
-            None
-        }
-        None => None,
-    };
+    // A damaged page link is not an error in what was asked: the list starts again from the top.
+    let mut page_from =
+        |given: Option<String>, order: lists::Order| match given.map(|c| lists::Cursor::decode(&c, order)) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(_)) => {
+                errors.insert(
+                    "cursor".into(),
+                    "That page link is out of date or incomplete: the list below starts from the first page"
+                        .into(),
+                );
+                None
+            }
+            None => None,
+        };
+    let cursor = page_from(given(&filter.cursor), order);
+    let emails_cursor = page_from(given(&filter.emails), lists::Order::Outbox);
     // A search with a mistake in it lists nothing rather than something other than was asked.
     let search_ok = !errors.keys().any(|k| k != "cursor");
 
