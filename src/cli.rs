@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::calendar::Nation;
 use crate::domain::{DayCount, DueKind};
 use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::Config;
 use crate::db;
@@ -309,7 +310,13 @@ fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 /// The server logs one JSON object per line (UTC timestamps, the request's id, actor and case
 /// from its span), for log collectors; the other commands log plain text for people. Set
 /// REDRESS_LOG_FORMAT to `json` or `text` to choose, and RUST_LOG to filter.
-fn init_logging(serving: bool) {
+///
+/// The server's lines are written by a thread of their own, in batches: a request does not
+/// wait for the terminal or the log file, and a busy server makes one write for many lines
+/// rather than one each. Nothing is dropped when the queue is full (the request waits
+/// instead), and what is queued is written out when the returned guard is dropped, at exit.
+/// Other commands write straight away, so their lines and their error messages stay in order.
+fn init_logging(serving: bool) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match std::env::var("REDRESS_LOG_FORMAT").ok().as_deref().map(str::trim) {
@@ -317,17 +324,27 @@ fn init_logging(serving: bool) {
         Some("text") => false,
         _ => serving,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let (writer, guard) = if serving {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("redress-log")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        (BoxMakeWriter::new(writer), Some(guard))
+    } else {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if json {
         builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
     } else {
         builder.init();
     }
+    guard
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(cli.command, Command::Serve));
+    let _log = init_logging(matches!(cli.command, Command::Serve));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
