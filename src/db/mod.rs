@@ -107,7 +107,6 @@ thread_local! {
 /// `busy_timeout` still covers writers in other processes on the same file.
 pub struct WriteGate {
     tickets: Mutex<Tickets>,
-    turn: Condvar,
     path: String,
     /// Opened at the first write, and again after a transaction that could not be ended.
     writer: Mutex<Option<Writer>>,
@@ -119,7 +118,19 @@ pub struct WriteGate {
 struct Writer {
     conn: DbConnection,
     batch: Option<Batch>,
+    /// Since when this process has held SQLite's write lock batch after batch.
+    held_since: Option<Instant>,
+    /// When a `BEGIN IMMEDIATE` last had to wait: another process writes to the same file.
+    contended: Option<Instant>,
 }
+
+/// With another process writing to the same file, a writer that has held the lock batch after
+/// batch for `HOLD_LIMIT` lets go for `HOLD_PAUSE`: SQLite's waiting polls the lock now and
+/// then, and would otherwise keep missing the instants between one batch and the next.
+const HOLD_LIMIT: Duration = Duration::from_millis(100);
+const HOLD_PAUSE: Duration = Duration::from_millis(10);
+/// How long a wait at `BEGIN IMMEDIATE` counts as a sign of another writing process.
+const CONTENTION_MEMORY: Duration = Duration::from_secs(10);
 
 /// Steps that share one transaction: each ran in a savepoint of its own, and none is done
 /// until the transaction commits.
@@ -171,6 +182,8 @@ const BATCH_AGE: Duration = Duration::from_millis(20);
 struct Tickets {
     next: u64,
     serving: u64,
+    /// The threads waiting for their turn, by ticket.
+    waiting: std::collections::HashMap<u64, std::thread::Thread>,
 }
 
 /// Whether a connection is outside any transaction and its transaction manager is sound.
@@ -196,7 +209,6 @@ impl WriteGate {
     fn new(path: &str) -> Self {
         WriteGate {
             tickets: Mutex::default(),
-            turn: Condvar::new(),
             path: path.to_string(),
             writer: Mutex::new(None),
             commits: Default::default(),
@@ -217,7 +229,7 @@ impl WriteGate {
     fn open_writer(&self) -> diesel::QueryResult<Writer> {
         let mut c = self.open()?;
         c.batch_execute(SQLITE_WRITER_PRAGMAS)?;
-        Ok(Writer { conn: DbConnection::Sqlite(c), batch: None })
+        Ok(Writer { conn: DbConnection::Sqlite(c), batch: None, held_since: None, contended: None })
     }
 
     fn others_waiting(&self) -> bool {
@@ -256,7 +268,15 @@ impl WriteGate {
         };
         if w.batch.is_none() {
             let DbConnection::Sqlite(c) = &mut w.conn else { unreachable!("the gate is SQLite's") };
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            let asked = Instant::now();
+            begin_immediate(c)?;
+            let began = Instant::now();
+            // This process's writers take turns at the gate, so only another process can have
+            // kept the lock from this one.
+            if began - asked > Duration::from_millis(2) {
+                w.contended = Some(began);
+            }
+            w.held_since.get_or_insert(began);
             w.batch = Some(Batch { outcome: Arc::default(), steps: 0, began: Instant::now() });
         }
         // Inside the open transaction, this is a savepoint.
@@ -297,7 +317,26 @@ impl WriteGate {
                 }
             }
             outcome.end(committed.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let pause = match slot.as_mut() {
+                Some(w) if !self.others_waiting() => {
+                    w.held_since = None;
+                    false
+                }
+                Some(w) => {
+                    let long = w.held_since.is_some_and(|t| t.elapsed() >= HOLD_LIMIT);
+                    let shared = w.contended.is_some_and(|t| t.elapsed() < CONTENTION_MEMORY);
+                    if long && shared {
+                        w.held_since = None;
+                    }
+                    long && shared
+                }
+                None => false,
+            };
             drop(slot);
+            if pause {
+                // The turn is still held, so this process's next writer waits too.
+                std::thread::sleep(HOLD_PAUSE);
+            }
             drop(turn);
             committed?;
             result
@@ -312,12 +351,19 @@ impl WriteGate {
         }
     }
 
+    /// Takes a ticket and waits for its turn. Each waiter sleeps until woken by name, so a
+    /// long queue costs one wake-up per turn rather than waking every waiter to check.
     fn enter(self: &Arc<Self>) -> GatePass {
         let mut t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
         let mine = t.next;
         t.next += 1;
-        while t.serving != mine {
-            t = self.turn.wait(t).unwrap_or_else(|e| e.into_inner());
+        if t.serving != mine {
+            t.waiting.insert(mine, std::thread::current());
+            while t.serving != mine {
+                drop(t);
+                std::thread::park();
+                t = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+            }
         }
         GatePass { gate: self.clone() }
     }
@@ -327,10 +373,45 @@ impl Drop for GatePass {
     fn drop(&mut self) {
         let mut t = self.gate.tickets.lock().unwrap_or_else(|e| e.into_inner());
         t.serving += 1;
-        drop(t);
-        self.gate.turn.notify_all();
+        let next = t.serving;
+        if let Some(waiter) = t.waiting.remove(&next) {
+            waiter.unpark();
+        }
     }
 }
+
+/// Whether an error is SQLite's "database is locked" (or "busy"): another process held the
+/// write lock for longer than `busy_timeout`.
+pub fn is_busy(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database is locked") || m.contains("database is busy")
+        }
+        _ => false,
+    }
+}
+
+/// `BEGIN IMMEDIATE`, tried again a few times, after a short random pause, when another
+/// process has held the write lock past `busy_timeout`: SQLite's own waiting polls the lock
+/// and can keep missing the moments it is free while another process writes without pause.
+/// Still busy after that, the error goes up, and the request is answered 503 with Retry-After.
+fn begin_immediate(c: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    use rand::Rng;
+    let mut tries = 0;
+    loop {
+        match AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE") {
+            Err(e) if is_busy(&e) && tries < BUSY_RETRIES => {
+                tries += 1;
+                tracing::warn!(tries, "the database is locked by another process; trying again");
+                std::thread::sleep(Duration::from_millis(rand::rng().random_range(5..=60)));
+            }
+            other => return other,
+        }
+    }
+}
+
+const BUSY_RETRIES: u32 = 3;
 
 /// Opens connections of the backend the URL named, and no other: diesel's own manager would
 /// try each backend in turn and could open a SQLite file named after a PostgreSQL URL.
@@ -672,9 +753,11 @@ mod group_commit {
 
     /// Starts one writer per closure, each only once the one before holds its ticket, so they
     /// queue in this order behind the turn the caller holds.
+    type Step<T> = Box<dyn FnOnce(&Arc<WriteGate>) -> T + Send>;
+
     fn queue<T: Send + 'static>(
         gate: &Arc<WriteGate>,
-        steps: Vec<Box<dyn FnOnce(&Arc<WriteGate>) -> T + Send>>,
+        steps: Vec<Step<T>>,
     ) -> Vec<std::thread::JoinHandle<T>> {
         let held = gate.enter();
         let base = gate.tickets.lock().unwrap().next;
@@ -707,7 +790,7 @@ mod group_commit {
                             Ok(n)
                         }
                     })
-                }) as Box<dyn FnOnce(&Arc<WriteGate>) -> diesel::QueryResult<i64> + Send>
+                }) as Step<diesel::QueryResult<i64>>
             })
             .collect();
         let results: Vec<_> = queue(&gate, steps).into_iter().map(|t| t.join().unwrap()).collect();
@@ -723,8 +806,7 @@ mod group_commit {
     #[test]
     fn a_panic_fails_its_batch_and_nothing_else() {
         let (_dir, gate) = gate();
-        type Step = Box<dyn FnOnce(&Arc<WriteGate>) -> diesel::QueryResult<usize> + Send>;
-        let steps: Vec<Step> = vec![
+        let steps: Vec<Step<diesel::QueryResult<usize>>> = vec![
             Box::new(|g| g.write(|c| insert(c, 1))),
             Box::new(|g| {
                 g.write(|c| {
