@@ -20,6 +20,15 @@ pub struct Config {
     /// The first wait before a failed email is tried again; each further failure doubles it,
     /// up to an hour.
     pub retry_base_secs: u64,
+    /// How long a claimed email is left to the worker that claimed it before another may take
+    /// it. It must be longer than `smtp_timeout_secs` with room to record the result.
+    pub outbox_lease_secs: u64,
+    /// The longest one email's whole SMTP exchange may take (connecting, every reply, the
+    /// message); after that the attempt counts as a temporary failure.
+    pub smtp_timeout_secs: u64,
+    /// How many emails one server sends at the same time. More send faster through a slow
+    /// mail server, but a crash can then leave that many half-sent, each sent again.
+    pub outbox_senders: usize,
     /// A folder of email templates that override the built-in ones.
     pub email_templates: Option<PathBuf>,
     /// Served behind a reverse proxy that appends the client's address to X-Forwarded-For;
@@ -55,6 +64,9 @@ impl Config {
             sweep_interval_secs: parse_secs("REDRESS_SWEEP_SECS", 60)?,
             outbox_poll_secs: parse_secs("REDRESS_OUTBOX_POLL_SECS", 15)?,
             retry_base_secs: parse_secs("REDRESS_RETRY_BASE_SECS", 60)?,
+            outbox_lease_secs: parse_secs("REDRESS_OUTBOX_LEASE_SECS", 300)?,
+            smtp_timeout_secs: parse_secs("REDRESS_SMTP_TIMEOUT_SECS", 60)?,
+            outbox_senders: parse_count("REDRESS_OUTBOX_SENDERS", 1)?,
             email_templates: var("REDRESS_EMAIL_TEMPLATES").map(PathBuf::from),
             trust_proxy: parse_bool("REDRESS_TRUST_PROXY")?,
         };
@@ -63,6 +75,21 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=16).contains(&self.outbox_senders) {
+            return Err(ConfigError::Invalid {
+                name: "REDRESS_OUTBOX_SENDERS",
+                reason: format!("{} is not from 1 to 16", self.outbox_senders),
+            });
+        }
+        if self.outbox_lease_secs < self.smtp_timeout_secs + LEASE_MARGIN_SECS {
+            return Err(ConfigError::Invalid {
+                name: "REDRESS_OUTBOX_LEASE_SECS",
+                reason: format!(
+                    "{} seconds is too short: a claimed email must outlast REDRESS_SMTP_TIMEOUT_SECS ({}) by at least {LEASE_MARGIN_SECS} seconds, or another worker could send it again while it is still being sent",
+                    self.outbox_lease_secs, self.smtp_timeout_secs
+                ),
+            });
+        }
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err(ConfigError::Invalid {
                 name: "REDRESS_BASE_URL",
@@ -87,6 +114,10 @@ impl Config {
     }
 }
 
+/// What a lease must leave beyond the send timeout, for recording the result (which retries
+/// while the database is busy).
+pub const LEASE_MARGIN_SECS: u64 = 5;
+
 fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),
@@ -96,6 +127,16 @@ fn parse_secs(name: &'static str, default: u64) -> Result<u64, ConfigError> {
                 Err(ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number of seconds") })
             }
         },
+    }
+}
+
+fn parse_count(name: &'static str, default: usize) -> Result<usize, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| ConfigError::Invalid { name, reason: format!("{v:?} is not a whole number") }),
     }
 }
 

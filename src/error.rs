@@ -109,6 +109,9 @@ impl ResponseError for AppError {
         if let AppError::TooMany(_, secs) = self {
             response.insert_header(("Retry-After", secs.to_string()));
         }
+        if let AppError::Unavailable(_) = self {
+            response.insert_header(("Retry-After", "5"));
+        }
         response.json(ErrorBody { error: self.kind(), message: self.public_message(), fields })
     }
 }
@@ -130,9 +133,20 @@ impl From<diesel::result::Error> for AppError {
         // PostgreSQL refuses a NUL anywhere in text (SQLite stores it). Validation keeps NULs
         // out of every field it checks; this catches any input that reaches a query unchecked,
         // so that it is the request that is refused, not the server that fails.
-        if let diesel::result::Error::DatabaseError(_, info) = &e {
+        if let diesel::result::Error::DatabaseError(kind, info) = &e {
             if info.message().contains("0x00") {
                 return AppError::field("input", "contains a NUL character, which cannot be stored");
+            }
+            // Another process held SQLite's write lock too long, or PostgreSQL could not
+            // serialise two transactions: nothing was changed, and trying again will work.
+            if crate::db::is_busy(&e)
+                || matches!(kind, diesel::result::DatabaseErrorKind::SerializationFailure)
+            {
+                tracing::warn!(error = %e, "database busy; answered 503");
+                return AppError::Unavailable(
+                    "The database is busy at the moment; nothing was changed. Please try again in a few seconds."
+                        .into(),
+                );
             }
         }
         AppError::Internal(format!("database: {e}"))

@@ -1,19 +1,22 @@
-//! Background work of a running server: the outbox worker and the deadline sweep.
+//! Background work of a running server: the outbox worker and the deadline sweep. Both stop
+//! gracefully: when the server is stopping, the outbox senders finish the email in hand and
+//! claim no other, and the sweep finishes the case in hand.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
 use crate::db;
-use crate::mail::outbox::{self, Mailer};
+use crate::mail::outbox::{self, Mailer, Stopping};
 use crate::web::AppState;
 
 /// Delivers the outbox whenever something is queued, and at least every `poll` otherwise (for
-/// retries, and for mail queued by another process).
-pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration) {
-    loop {
-        match outbox::deliver_due(&state.pool, &mailer).await {
+/// retries, and for mail queued by another process), until `stop` is set.
+pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration, stop: Stopping) {
+    while !stop.load(Ordering::Relaxed) {
+        match outbox::deliver_due(&state.pool, &mailer, Some(&stop)).await {
             Ok(report) if report.sent + report.retrying + report.failed > 0 => {
                 tracing::info!(
                     sent = report.sent,
@@ -25,22 +28,37 @@ pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration)
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "outbox pass failed"),
         }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let _ = tokio::time::timeout(poll, state.outbox_wake.notified()).await;
     }
 }
 
-/// Sweeps deadlines every `every`, with the real clock.
-pub async fn sweeper(state: AppState, every: Duration) {
+/// Sweeps deadlines every `every`, with the real clock, until `stop` is set (and `halt`
+/// notified, to end the wait between sweeps).
+pub async fn sweeper(state: AppState, every: Duration, stop: Stopping, halt: Arc<tokio::sync::Notify>) {
     let mut ticker = tokio::time::interval(every);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = halt.notified() => {}
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let svc = state.services.clone();
-        match db::run(&state.pool, move |conn| crate::services::sweep(conn, &svc, Utc::now())).await {
+        let flag = stop.clone();
+        let swept = db::run(&state.pool, move |conn| {
+            crate::services::sweep_until(conn, &svc, Utc::now(), Some(&*flag))
+        })
+        .await;
+        match swept {
             Ok(report) => {
-                if !report.closed.is_empty() || !report.marked_overdue.is_empty() {
-                    tracing::info!(closed = ?report.closed, overdue = ?report.marked_overdue, "deadline sweep");
-                    state.outbox_wake.notify_one();
+                if !report.closed.is_empty() || !report.marked_overdue.is_empty() || report.failed > 0 {
+                    tracing::info!(closed = ?report.closed, overdue = ?report.marked_overdue, failed = report.failed, "deadline sweep");
                 }
+                state.outbox_wake.notify_one();
             }
             Err(e) => tracing::error!(error = %e, "deadline sweep failed"),
         }

@@ -27,6 +27,13 @@ pub enum StartError {
 pub fn services(config: &Config) -> Result<Services, StartError> {
     let emails = EmailTemplates::load(config.email_templates.as_deref())
         .map_err(|e| StartError::Setup(e.to_string()))?;
+    let broken = crate::services::check_email_templates(&emails);
+    if !broken.is_empty() {
+        return Err(StartError::Setup(format!(
+            "{}. Correct the templates in REDRESS_EMAIL_TEMPLATES and start again.",
+            broken.join("; ")
+        )));
+    }
     Ok(Services { base_url: config.base_url.clone(), emails })
 }
 
@@ -58,15 +65,21 @@ pub async fn run_with(
     let pool = db::connect(&config.database_url, 8)?;
     let state = state(&config, pool)?;
     let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
+    let stop = crate::mail::outbox::Stopping::default();
     let worker = actix_web::rt::spawn(crate::jobs::outbox_worker(
         state.clone(),
         mailer,
         Duration::from_secs(config.outbox_poll_secs),
+        stop.clone(),
     ));
+    let halt = Arc::new(Notify::new());
     let sweeper = actix_web::rt::spawn(crate::jobs::sweeper(
         state.clone(),
         Duration::from_secs(config.sweep_interval_secs),
+        stop.clone(),
+        halt.clone(),
     ));
+    let wake = state.outbox_wake.clone();
     let https = state.secure_cookies;
     let data = web::Data::new(state);
     tracing::info!(address = %listener.local_addr()?, base_url = %config.base_url, "Redress is listening");
@@ -84,12 +97,22 @@ pub async fn run_with(
     if let Some(started) = started {
         let _ = started.send(server.handle());
     }
+    // On SIGTERM or SIGINT actix stops taking connections and lets requests in flight finish.
     let result = server.await;
-    // Cancel the workers and wait for them, so that the mail transport is dropped while the
-    // runtime is still here (lettre's pool needs it to close its connections).
-    worker.abort();
-    sweeper.abort();
-    let _ = worker.await;
-    let _ = sweeper.await;
+    // Then the workers: each sender finishes the email in hand (bounded by the send timeout)
+    // and records it, and the sweep the case in hand; none takes more. Only one still busy
+    // after that is cancelled; what it had claimed waits out its lease.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    wake.notify_one();
+    halt.notify_one();
+    let grace = Duration::from_secs(config.smtp_timeout_secs + crate::config::LEASE_MARGIN_SECS);
+    for (name, mut job) in [("outbox worker", worker), ("deadline sweep", sweeper)] {
+        if tokio::time::timeout(grace, &mut job).await.is_err() {
+            tracing::warn!(job = name, "did not stop in time; cancelled");
+            job.abort();
+            let _ = job.await;
+        }
+    }
+    tracing::info!("Redress has stopped");
     Ok(result?)
 }

@@ -197,6 +197,9 @@ fn nothing_in_a_header_can_be_injected() {
         sweep_interval_secs: 60,
         outbox_poll_secs: 60,
         retry_base_secs: 60,
+        outbox_lease_secs: 300,
+        smtp_timeout_secs: 60,
+        outbox_senders: 1,
         email_templates: None,
         trust_proxy: false,
     };

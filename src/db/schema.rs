@@ -152,6 +152,19 @@ diesel::table! {
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
         body_html -> Nullable<Text>,
+        claim_id -> Nullable<Text>,
+        sending_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    sweep_failures (case_id) {
+        case_id -> Text,
+        organisation_id -> Text,
+        error -> Text,
+        failures -> Integer,
+        first_at -> Timestamp,
+        last_at -> Timestamp,
     }
 }
 
@@ -198,6 +211,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     closed_days,
     case_alerts,
     trusted_devices,
+    sweep_failures,
 );
 
 diesel::table! {

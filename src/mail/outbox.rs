@@ -1,6 +1,12 @@
-//! Delivering the outbox. Rows are claimed with a guarded update and a lease, so two workers
-//! (or a crash half-way) never send one email twice, and a row whose sender died is picked up
-//! again once its lease runs out.
+//! Delivering the outbox, at least once and as nearly as SMTP allows exactly once.
+//!
+//! A sender claims one email at a time with a guarded update that writes a claim id and a
+//! lease, sends it within a time limit, and records the result only where the row still holds
+//! that claim, at once and retrying while the database is busy. So two workers never send one
+//! email at the same time, a hung mail server delays only the email being sent, and a worker
+//! whose lease ran out cannot overwrite what the next one recorded. An email is sent twice
+//! only when a process dies (or cannot reach its database for a whole lease) between the mail
+//! server's acceptance and the record of it; the copy carries the same Message-ID.
 
 use std::time::Duration;
 
@@ -24,10 +30,6 @@ pub const LINK_SLOT: &str = "link-added-when-sent";
 /// What a sent email's stored copy shows where its link was.
 const LINK_GONE: &str = "[private link removed once sent]";
 
-/// How long a claimed row is left to its sender before another worker may take it again.
-const LEASE: chrono::Duration = chrono::Duration::minutes(5);
-const BATCH: i64 = 50;
-
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(AsyncFileTransport<Tokio1Executor>),
@@ -39,6 +41,12 @@ pub struct Mailer {
     from: Mailbox,
     domain: String,
     retry_base: chrono::Duration,
+    /// How long a claimed email is this process's to send.
+    lease: chrono::Duration,
+    /// The bound on one email's whole SMTP exchange.
+    send_timeout: Duration,
+    /// How many emails are sent at the same time, each over a connection of its own.
+    senders: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +65,12 @@ impl Mailer {
         let domain = from.email.domain().to_string();
         let transport = match &config.smtp_url {
             Some(url) => {
+                // lettre's timeout bounds connecting and each read; the whole exchange is
+                // bounded in `send`. No connection pool: a connection given up on half-way
+                // through an exchange is closed, never handed to the next email.
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| MailSetupError(format!("SMTP_URL is not valid: {e}")))?
-                    .timeout(Some(Duration::from_secs(30)))
+                    .timeout(Some(Duration::from_secs(config.smtp_timeout_secs)))
                     .build();
                 Transport::Smtp(transport)
             }
@@ -73,8 +84,16 @@ impl Mailer {
                 Transport::Files(AsyncFileTransport::<Tokio1Executor>::new(&config.mail_dir))
             }
         };
-        let retry_base = chrono::Duration::seconds(i64::try_from(config.retry_base_secs).unwrap_or(60));
-        Ok(Mailer { transport, from, domain, retry_base })
+        let secs = |n: u64| chrono::Duration::seconds(i64::try_from(n).unwrap_or(i64::MAX / 1000));
+        Ok(Mailer {
+            transport,
+            from,
+            domain,
+            retry_base: secs(config.retry_base_secs),
+            lease: secs(config.outbox_lease_secs),
+            send_timeout: Duration::from_secs(config.smtp_timeout_secs),
+            senders: config.outbox_senders.max(1),
+        })
     }
 
     fn message_id(&self, outbox_id: &str) -> String {
@@ -113,14 +132,24 @@ impl Mailer {
         result.map_err(|e| format!("cannot build the message: {e}"))
     }
 
-    /// Sends one message. `Err((permanent, reason))` on failure.
+    /// Sends one message, within the send timeout. `Err((permanent, reason))` on failure; a
+    /// timeout is a temporary failure, and its connection is closed.
     async fn send(&self, row: &OutboxRow, thread: &Thread) -> Result<(), (bool, String)> {
         let message = self.build(row, thread).map_err(|e| (true, e))?;
-        match &self.transport {
-            Transport::Smtp(t) => {
-                t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
+        let sending = async {
+            match &self.transport {
+                Transport::Smtp(t) => {
+                    t.send(message).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
+                }
+                Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| (false, e.to_string())),
             }
-            Transport::Files(t) => t.send(message).await.map(|_| ()).map_err(|e| (false, e.to_string())),
+        };
+        match tokio::time::timeout(self.send_timeout, sending).await {
+            Ok(result) => result,
+            Err(_) => Err((
+                false,
+                format!("the mail server did not finish within {} seconds", self.send_timeout.as_secs()),
+            )),
         }
     }
 }
@@ -164,23 +193,35 @@ pub fn thread_of(conn: &mut DbConnection, row: &OutboxRow) -> QueryResult<Thread
     Ok(Thread { reply_to, earlier })
 }
 
-/// Takes up to a batch of due rows for this worker. A row is taken only if the guarded update
-/// changes it, so a row taken by another worker in the meantime is skipped.
-pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<OutboxRow>> {
+/// Claims one due email for the claim `claim_id`: a pending one whose time has come, or one
+/// left "sending" by a worker whose lease ran out. A row is taken only if the guarded update
+/// changes it, so a row another worker took in the meantime is skipped. With the row comes
+/// whether a lease ran out on it: the server may have accepted it already.
+pub fn claim(
+    conn: &mut DbConnection,
+    now: DateTime<Utc>,
+    lease: chrono::Duration,
+    claim_id: &str,
+) -> QueryResult<Option<(OutboxRow, bool)>> {
     let now_db = to_db_time(now);
-    let candidates: Vec<String> = outbox::table
-        .filter(
-            outbox::status
-                .eq("pending")
-                .and(outbox::next_attempt_at.le(now_db))
-                .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
-        )
-        .order((outbox::next_attempt_at, outbox::created_at))
-        .limit(BATCH)
+    // Two look-ups, each along an index; a few candidates each, in case another worker takes
+    // the first.
+    let pending: Vec<String> = outbox::table
+        .filter(outbox::status.eq("pending"))
+        .filter(outbox::next_attempt_at.le(now_db))
+        .order(outbox::next_attempt_at)
+        .limit(4)
         .select(outbox::id)
         .load(conn)?;
-    let mut claimed = Vec::new();
-    for id in candidates {
+    let lapsed: Vec<String> = outbox::table
+        .filter(outbox::status.eq("sending"))
+        .filter(outbox::locked_until.lt(now_db))
+        .order(outbox::locked_until)
+        .limit(4)
+        .select(outbox::id)
+        .load(conn)?;
+    let candidates = lapsed.into_iter().map(|id| (id, true)).chain(pending.into_iter().map(|id| (id, false)));
+    for (id, lapsed) in candidates {
         let taken = diesel::update(
             outbox::table.filter(outbox::id.eq(&id)).filter(
                 outbox::status
@@ -191,15 +232,18 @@ pub fn claim(conn: &mut DbConnection, now: DateTime<Utc>) -> QueryResult<Vec<Out
         )
         .set((
             outbox::status.eq("sending"),
-            outbox::locked_until.eq(Some(to_db_time(now + LEASE))),
+            outbox::locked_until.eq(Some(to_db_time(now + lease))),
             outbox::attempts.eq(outbox::attempts + 1),
+            outbox::claim_id.eq(Some(claim_id)),
+            outbox::sending_since.eq(Some(now_db)),
         ))
         .execute(conn)?;
         if taken == 1 {
-            claimed.push(outbox::table.find(&id).select(OutboxRow::as_select()).get_result(conn)?);
+            let row = outbox::table.find(&id).select(OutboxRow::as_select()).get_result(conn)?;
+            return Ok(Some((row, lapsed)));
         }
     }
-    Ok(claimed)
+    Ok(None)
 }
 
 /// The email as this attempt sends it: one to a party of a case gets a private link minted
@@ -287,12 +331,30 @@ pub fn redact_links(body: &str) -> String {
     out
 }
 
-fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+/// The row as its claim left it: still "sending" under this claim id.
+macro_rules! held_by {
+    ($row:expr, $claim:expr) => {
+        outbox::table
+            .filter(outbox::id.eq(&$row.id))
+            .filter(outbox::status.eq("sending"))
+            .filter(outbox::claim_id.eq($claim))
+    };
+}
+
+/// Records that the mail server accepted the email. 0 when the claim was lost meanwhile.
+fn record_sent(
+    conn: &mut DbConnection,
+    row: &OutboxRow,
+    claim: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(held_by!(row, claim))
         .set((
             outbox::status.eq("sent"),
             outbox::sent_at.eq(Some(to_db_time(now))),
             outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::claim_id.eq(None::<String>),
+            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
             outbox::last_error.eq(None::<String>),
             outbox::body_text.eq(redact_links(&row.body_text)),
             outbox::body_html.eq(row.body_html.as_deref().map(redact_links)),
@@ -303,89 +365,164 @@ fn record_sent(conn: &mut DbConnection, row: &OutboxRow, now: DateTime<Utc>) -> 
 fn record_failure(
     conn: &mut DbConnection,
     row: &OutboxRow,
+    claim: &str,
     permanent: bool,
     reason: &str,
     retry_after: chrono::Duration,
     now: DateTime<Utc>,
 ) -> QueryResult<usize> {
     let status = if permanent { "failed" } else { "pending" };
-    diesel::update(outbox::table.filter(outbox::id.eq(&row.id)).filter(outbox::status.eq("sending")))
+    diesel::update(held_by!(row, claim))
         .set((
             outbox::status.eq(status),
             outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
             outbox::next_attempt_at.eq(to_db_time(now + retry_after)),
             outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::claim_id.eq(None::<String>),
+            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
         ))
         .execute(conn)
 }
 
-/// One pass over the outbox: claim what is due, send it, record each result.
-pub async fn deliver_due(pool: &DbPool, mailer: &Mailer) -> AppResult<DeliveryReport> {
+/// Gives claimed emails back to the queue at once, as if never claimed: for a process that
+/// stops with claims it will not send.
+pub fn release(conn: &mut DbConnection, claim: &str) -> QueryResult<usize> {
+    diesel::update(outbox::table.filter(outbox::status.eq("sending")).filter(outbox::claim_id.eq(claim)))
+        .set((
+            outbox::status.eq("pending"),
+            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
+            outbox::claim_id.eq(None::<String>),
+            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
+        ))
+        .execute(conn)
+}
+
+/// Whether the process is stopping: senders finish the email in hand and take no other.
+pub type Stopping = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+fn stopping(stop: Option<&Stopping>) -> bool {
+    stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// One pass over the outbox: the configured number of senders (one by default), each claiming, sending and recording one email
+/// at a time until nothing is due, the mail server is refusing for now, or the process stops.
+pub async fn deliver_due(
+    pool: &DbPool,
+    mailer: &Mailer,
+    stop: Option<&Stopping>,
+) -> AppResult<DeliveryReport> {
+    let senders = (0..mailer.senders).map(|_| deliver_one_by_one(pool, mailer, stop));
     let mut report = DeliveryReport::default();
-    loop {
-        // Claiming a batch and minting its links is one write transaction, which on SQLite
-        // queues with the steps' writes instead of contending with them statement by statement.
-        let batch = db::run(pool, |conn| {
+    let mut first_error = None;
+    for result in futures_util::future::join_all(senders).await {
+        match result {
+            Ok(r) => {
+                report.sent += r.sent;
+                report.retrying += r.retrying;
+                report.failed += r.failed;
+            }
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    match first_error {
+        Some(e) if report.sent + report.retrying + report.failed == 0 => Err(e),
+        Some(e) => {
+            tracing::error!(error = %e, "an email sender stopped early");
+            Ok(report)
+        }
+        None => Ok(report),
+    }
+}
+
+async fn deliver_one_by_one(
+    pool: &DbPool,
+    mailer: &Mailer,
+    stop: Option<&Stopping>,
+) -> AppResult<DeliveryReport> {
+    let mut report = DeliveryReport::default();
+    while !stopping(stop) {
+        let claim_id = db::new_id();
+        let claimed_at = Utc::now();
+        // Claiming the email and minting its link is one write transaction.
+        let (lease, mine) = (mailer.lease, claim_id.clone());
+        let claimed = db::run(pool, move |conn| {
             db::write_tx(conn, |conn| {
-                let rows = claim(conn, Utc::now())?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let thread = thread_of(conn, &row)?;
-                    let (sending, token_id) = with_link(conn, &row, Utc::now())?;
-                    out.push((row, sending, token_id, thread));
-                }
-                Ok(out)
+                let Some((row, lapsed)) = claim(conn, Utc::now(), lease, &mine)? else { return Ok(None) };
+                let thread = thread_of(conn, &row)?;
+                let (sending, token_id) = with_link(conn, &row, Utc::now())?;
+                Ok(Some((row, lapsed, sending, token_id, thread)))
             })
         })
         .await?;
-        if batch.is_empty() {
-            return Ok(report);
+        let Some((row, lapsed, sending, token_id, thread)) = claimed else { break };
+        if lapsed {
+            // Left "sending" by a worker that did not record what happened: the server may have
+            // accepted it already. The copy carries the same Message-ID.
+            tracing::warn!(outbox_id = %row.id, attempts = row.attempts, "email may have been sent already; sending again with the same Message-ID");
         }
-        for (row, sending, token_id, thread) in batch {
-            let mut result = mailer.send(&sending, &thread).await;
-            drop(sending);
-            let now = Utc::now();
-            // Temporary failures are retried for two days; after that the email is failed, so
-            // that the organisation learns of it rather than waiting for ever.
-            if let Err((false, reason)) = &result {
-                if now - crate::db::from_db_time(row.created_at) > GIVE_UP_AFTER {
-                    result =
-                        Err((true, format!("gave up after 48 hours of temporary failures; last: {reason}")));
-                }
+        let mut result = mailer.send(&sending, &thread).await;
+        drop(sending);
+        let now = Utc::now();
+        // Temporary failures are retried for two days; after that the email is failed, so
+        // that the organisation learns of it rather than waiting for ever.
+        if let Err((false, reason)) = &result {
+            if now - crate::db::from_db_time(row.created_at) > GIVE_UP_AFTER {
+                result = Err((true, format!("gave up after 48 hours of temporary failures; last: {reason}")));
             }
-            match &result {
-                Ok(()) => report.sent += 1,
-                Err((true, _)) => report.failed += 1,
-                Err((false, _)) => report.retrying += 1,
-            }
-            if let Err((permanent, reason)) = &result {
-                let code = smtp_code(reason);
-                tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, ?code, "email not delivered");
-            }
-            let row_for_db = row.clone();
-            let retry_after = with_jitter(backoff(row.attempts, mailer.retry_base));
-            db::run(pool, move |conn| {
+        }
+        match &result {
+            Ok(()) => report.sent += 1,
+            Err((true, _)) => report.failed += 1,
+            Err((false, _)) => report.retrying += 1,
+        }
+        if let Err((permanent, reason)) = &result {
+            let code = smtp_code(reason);
+            tracing::warn!(outbox_id = %row.id, attempts = row.attempts, permanent, ?code, "email not delivered");
+        }
+        let retry_after = with_jitter(backoff(row.attempts, mailer.retry_base));
+        // The result is recorded before anything else is claimed, retrying while the database
+        // will not take it, for as long as the claim lasts: past that another worker may send
+        // the email again, and a record would be wrong.
+        let deadline = claimed_at + mailer.lease;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            let (r, mine, outcome, token) = (row.clone(), claim_id.clone(), result.clone(), token_id.clone());
+            let recorded = db::run(pool, move |conn| {
                 db::write_tx(conn, |conn| {
-                    match result {
-                        Ok(()) => record_sent(conn, &row_for_db, now)?,
+                    let n = match outcome {
+                        Ok(()) => record_sent(conn, &r, &mine, now)?,
                         Err((permanent, reason)) => {
-                            if let Some(token_id) = &token_id {
+                            if let Some(token_id) = &token {
                                 revoke_unsent_link(conn, token_id, now)?;
                             }
-                            record_failure(conn, &row_for_db, permanent, &reason, retry_after, now)?
+                            record_failure(conn, &r, &mine, permanent, &reason, retry_after, now)?
                         }
                     };
-                    Ok(())
+                    Ok(n)
                 })
             })
-            .await?;
+            .await;
+            match recorded {
+                Ok(0) => {
+                    tracing::warn!(outbox_id = %row.id, "the claim on an email ran out before its result was recorded");
+                    break;
+                }
+                Ok(_) => break,
+                Err(e) if Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default() < deadline => {
+                    tracing::warn!(outbox_id = %row.id, error = %e, "could not record an email's result yet; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if report.retrying > 0 {
+        if matches!(result, Err((false, _))) {
             // The server is not taking mail: the rest waits for the next pass rather than
             // hammering it message by message.
-            return Ok(report);
+            break;
         }
     }
+    Ok(report)
 }
 
 /// The outbox for an admin, a page at a time: newest first, optionally one status or one

@@ -143,6 +143,7 @@ pub fn page_error(state: &AppState, err: AppError) -> HttpResponse {
     let status = err.status_code();
     let retry_after = match &err {
         AppError::TooMany(_, secs) => Some(*secs),
+        AppError::Unavailable(_) => Some(5),
         _ => None,
     };
     let title = match status.as_u16() {
