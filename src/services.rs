@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::schema::{
     api_tokens, case_alerts, case_events, case_tokens, cases, closed_days, memberships, organisations,
-    outbox, policy_rules, sessions, trusted_devices, users,
+    outbox, policy_rules, sessions, sweep_failures, trusted_devices, users,
 };
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::calendar::{Calendar, Nation};
@@ -1275,12 +1275,29 @@ pub struct SweepReport {
     pub reminded: Vec<String>,
     /// Cases another sweep handled first.
     pub skipped: usize,
+    /// Cases this sweep could not act on (each logged, and kept in `sweep_failures` for the
+    /// organisation's admins); the sweep went on with the others.
+    pub failed: usize,
 }
 
 /// Acts on every deadline passed at `now` and sends the reminders due by then, each case in
 /// its own transaction. Running it again, or two at once, changes nothing more: the guarded
 /// update lets only one transition win, and the alert ledger lets each reminder out once.
 pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    sweep_until(conn, svc, now, None)
+}
+
+/// As `sweep`, stopping between cases once `stop` is set. A case the sweep cannot act on (an
+/// email template that fails for it, say) is logged, counted and recorded for its
+/// organisation's admins, and the sweep goes on with every other case: it is tried again at
+/// the next sweep.
+pub fn sweep_until(
+    conn: &mut DbConnection,
+    svc: &Services,
+    now: DateTime<Utc>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> AppResult<SweepReport> {
+    let stopping = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
     let at = to_db_time(now);
     // Two look-ups, each along an index that holds only the cases it concerns, so that a sweep
     // reads what is due and never the open cases that are not.
@@ -1295,24 +1312,124 @@ pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> App
         .select((cases::id, cases::reference, cases::state))
         .order(cases::info_due_at)
         .load(conn)?;
+    // The cases that failed before: few, and each is forgotten once it goes through.
+    let mut failing: std::collections::HashSet<String> =
+        sweep_failures::table.select(sweep_failures::case_id).load::<String>(conn)?.into_iter().collect();
     let mut report = SweepReport::default();
     let system = ActorRef { actor: Actor::System, user_id: None };
     let mut seen = std::collections::HashSet::new();
     let due = passed.into_iter().map(|c| (c, false)).chain(unanswered.into_iter().map(|c| (c, true)));
     for ((id, reference, state_before), paused) in due {
+        if stopping() {
+            return Ok(report);
+        }
         if !seen.insert(id.clone()) {
             continue;
         }
         match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
-            Ok(case) if case.state != state_before => report.closed.push(reference),
-            Ok(_) if paused => report.resumed.push(reference),
-            Ok(_) => report.marked_overdue.push(reference),
+            Ok(case) => {
+                if case.state != state_before {
+                    report.closed.push(reference);
+                } else if paused {
+                    report.resumed.push(reference);
+                } else {
+                    report.marked_overdue.push(reference);
+                }
+                if failing.remove(&id) {
+                    forget_sweep_failure(conn, &id)?;
+                }
+            }
             Err(AppError::Conflict(_)) => report.skipped += 1,
-            Err(e) => return Err(e),
+            Err(e) => {
+                report.failed += 1;
+                note_sweep_failure(conn, &id, &reference, &e, now)?;
+            }
         }
     }
-    send_reminders(conn, svc, now, &mut report)?;
+    if !stopping() {
+        send_reminders(conn, svc, now, &mut report, &mut failing, stopping)?;
+    }
     Ok(report)
+}
+
+/// Records that the sweep could not act on a case. The first failure of a case is logged as an
+/// error and shown to its organisation's admins on their work queue; later ones only count, so
+/// nobody is told again every minute.
+fn note_sweep_failure(
+    conn: &mut DbConnection,
+    case_id: &str,
+    reference: &str,
+    error: &AppError,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let at = to_db_time(now);
+    let why = error.to_string().chars().take(500).collect::<String>();
+    let first = write_tx(conn, |conn| {
+        let again = diesel::update(sweep_failures::table.find(case_id))
+            .set((
+                sweep_failures::failures.eq(sweep_failures::failures + 1),
+                sweep_failures::last_at.eq(at),
+                sweep_failures::error.eq(&why),
+            ))
+            .execute(conn)?;
+        if again == 1 {
+            return Ok::<_, AppError>(false);
+        }
+        let org: String = cases::table.find(case_id).select(cases::organisation_id).get_result(conn)?;
+        diesel::insert_into(sweep_failures::table)
+            .values((
+                sweep_failures::case_id.eq(case_id),
+                sweep_failures::organisation_id.eq(org),
+                sweep_failures::error.eq(&why),
+                sweep_failures::failures.eq(1),
+                sweep_failures::first_at.eq(at),
+                sweep_failures::last_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })?;
+    if first {
+        tracing::error!(case = %reference, error = %why, "the deadline sweep could not act on a case; it goes on with the others and tries this one again next time");
+    } else {
+        tracing::debug!(case = %reference, error = %why, "the deadline sweep still cannot act on a case");
+    }
+    Ok(())
+}
+
+fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> AppResult<()> {
+    write_tx(conn, |conn| diesel::delete(sweep_failures::table.find(case_id)).execute(conn))?;
+    Ok(())
+}
+
+/// A case the deadline sweep cannot act on.
+#[derive(Debug, Clone)]
+pub struct StuckCase {
+    pub reference: String,
+    /// What went wrong, the last time.
+    pub error: String,
+    /// How many sweeps have failed on it.
+    pub failures: i32,
+    pub since: DateTime<Utc>,
+}
+
+/// The cases of an organisation that the sweep cannot act on, oldest first.
+pub fn sweep_failures_of(conn: &mut DbConnection, org_id: &str, limit: i64) -> AppResult<Vec<StuckCase>> {
+    let rows: Vec<(String, String, i32, chrono::NaiveDateTime)> = sweep_failures::table
+        .inner_join(cases::table.on(cases::id.eq(sweep_failures::case_id)))
+        .filter(sweep_failures::organisation_id.eq(org_id))
+        .order(sweep_failures::first_at)
+        .limit(limit)
+        .select((cases::reference, sweep_failures::error, sweep_failures::failures, sweep_failures::first_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(reference, error, failures, since)| StuckCase {
+            reference,
+            error,
+            failures,
+            since: from_db_time(since),
+        })
+        .collect())
 }
 
 /// What a sweep at `now` would do, without doing it: the same sweep in a transaction that is
@@ -1352,6 +1469,8 @@ fn send_reminders(
     svc: &Services,
     now: DateTime<Utc>,
     report: &mut SweepReport,
+    failing: &mut std::collections::HashSet<String>,
+    stopping: impl Fn() -> bool,
 ) -> AppResult<()> {
     let at = to_db_time(now);
     let due: Vec<String> = cases::table
@@ -1360,7 +1479,10 @@ fn send_reminders(
         .order(cases::next_reminder_at)
         .load(conn)?;
     for id in due {
-        write_tx(conn, |conn| {
+        if stopping() {
+            return Ok(());
+        }
+        let reminded = write_tx(conn, |conn| {
             store::lock_case(conn, &id)?;
             let case = store::case_by_id(conn, &id)?;
             let org = store::org_by_id(conn, &case.organisation_id)?;
@@ -1401,7 +1523,16 @@ fn send_reminders(
             record(conn, &ctx, &case, &step)?;
             report.reminded.push(case.reference.clone());
             Ok::<_, AppError>(())
-        })?;
+        });
+        match reminded {
+            Ok(()) if failing.remove(&id) => forget_sweep_failure(conn, &id)?,
+            Ok(()) => {}
+            Err(e) => {
+                report.failed += 1;
+                let reference: String = cases::table.find(&id).select(cases::reference).get_result(conn)?;
+                note_sweep_failure(conn, &id, &reference, &e, now)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1799,6 +1930,82 @@ pub fn preview_removal(
     Ok(svc.emails.render(EmailTemplate::RemovalNotice, &staff.org.slug, &context)?)
 }
 
+/// A sample case's email context for a template, shaped as the real ones are for it (staff
+/// details only in staff emails, a link only in the parties' ones): for the snapshots, and for
+/// trying every organisation's own templates at start-up.
+fn sample_context(template: EmailTemplate) -> EmailContext {
+    let staff = matches!(
+        template,
+        EmailTemplate::NewAppeal
+            | EmailTemplate::NewComplaint
+            | EmailTemplate::OverdueSecretary
+            | EmailTemplate::CommitteeOverdue
+            | EmailTemplate::EscalationReceived
+            | EmailTemplate::DecisionStaff
+            | EmailTemplate::WithdrawnStaff
+            | EmailTemplate::InfoProvided
+            | EmailTemplate::InfoNotProvided
+            | EmailTemplate::ResponseReminder
+            | EmailTemplate::CommitteeReminder
+    );
+    let complaint = matches!(template, EmailTemplate::ComplaintReceived | EmailTemplate::NewComplaint);
+    EmailContext {
+        org: OrgView {
+            name: "Penrith & The Border CLP".into(),
+            secretary_email: "secretary@penrith.example".into(),
+        },
+        case: CaseView {
+            reference: "PEN-2026-0007".into(),
+            kind: if complaint { "complaint" } else { "removal" }.into(),
+            state: "appeal_lodged".into(),
+            state_words: CaseState::AppealLodged.describe().into(),
+            platform: "Facebook".into(),
+            content_url: "https://facebook.com/penrithclp/posts/1234".into(),
+            content_text: "You are all <idiots> & crooks.".into(),
+            author_name: "Pat Poster".into(),
+            explanation: "A personal insult aimed at other members.".into(),
+            rules: vec![CitedRule {
+                code: "3a".into(),
+                title: "Personal attacks".into(),
+                summary: "Criticise views, never people.".into(),
+            }],
+            opened_on: "Thursday 2 April 2026".into(),
+        },
+        link: (!staff).then(|| "https://redress.example/c/0123456789abcdef".into()),
+        due: Some(DueView { kind: "response".into(), date: "Monday 13 April 2026".into() }),
+        answer_by: (template == EmailTemplate::InfoRequest).then(|| "Friday 10 April 2026".into()),
+        outcome: Some(if complaint { "no_action" } else { "uphold" }.into()),
+        words: Some("The words written with this step.\n\nA second paragraph.".into()),
+        staff: staff.then(|| StaffView {
+            reporter_name: "Robin Reporter".into(),
+            reporter_email: "robin@reporter.example".into(),
+            timeline: vec![TimelineLine {
+                when: "Thursday 2 April 2026 at 10:00".into(),
+                what: "Removal recorded and notice given".into(),
+                words: Some("A personal insult aimed at other members.".into()),
+            }],
+        }),
+    }
+}
+
+/// Renders every email template, an organisation's own included, for a sample case, so that a
+/// template that cannot render is found when the server starts rather than when a case needs
+/// it. The errors, one per template that failed.
+pub fn check_email_templates(emails: &EmailTemplates) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut slugs = vec![String::new()];
+    slugs.extend(emails.organisations_with_own_templates());
+    for slug in &slugs {
+        for template in EmailTemplate::ALL {
+            if let Err(e) = emails.render(*template, slug, &sample_context(*template)) {
+                let whose = if slug.is_empty() { String::new() } else { format!(" of organisation {slug}") };
+                errors.push(format!("email template {template}{whose} does not render: {e}"));
+            }
+        }
+    }
+    errors
+}
+
 #[cfg(test)]
 mod email_snapshots {
     //! Every email template rendered for one sample case, subject, text and HTML, compared with
@@ -1807,66 +2014,11 @@ mod email_snapshots {
 
     use super::*;
 
-    fn sample(template: EmailTemplate) -> EmailContext {
-        let staff = matches!(
-            template,
-            EmailTemplate::NewAppeal
-                | EmailTemplate::NewComplaint
-                | EmailTemplate::OverdueSecretary
-                | EmailTemplate::CommitteeOverdue
-                | EmailTemplate::EscalationReceived
-                | EmailTemplate::DecisionStaff
-                | EmailTemplate::WithdrawnStaff
-                | EmailTemplate::InfoProvided
-                | EmailTemplate::InfoNotProvided
-                | EmailTemplate::ResponseReminder
-                | EmailTemplate::CommitteeReminder
-        );
-        let complaint = matches!(template, EmailTemplate::ComplaintReceived | EmailTemplate::NewComplaint);
-        EmailContext {
-            org: OrgView {
-                name: "Penrith & The Border CLP".into(),
-                secretary_email: "secretary@penrith.example".into(),
-            },
-            case: CaseView {
-                reference: "PEN-2026-0007".into(),
-                kind: if complaint { "complaint" } else { "removal" }.into(),
-                state: "appeal_lodged".into(),
-                state_words: CaseState::AppealLodged.describe().into(),
-                platform: "Facebook".into(),
-                content_url: "https://facebook.com/penrithclp/posts/1234".into(),
-                content_text: "You are all <idiots> & crooks.".into(),
-                author_name: "Pat Poster".into(),
-                explanation: "A personal insult aimed at other members.".into(),
-                rules: vec![CitedRule {
-                    code: "3a".into(),
-                    title: "Personal attacks".into(),
-                    summary: "Criticise views, never people.".into(),
-                }],
-                opened_on: "Thursday 2 April 2026".into(),
-            },
-            link: (!staff).then(|| "https://redress.example/c/0123456789abcdef".into()),
-            due: Some(DueView { kind: "response".into(), date: "Monday 13 April 2026".into() }),
-            answer_by: (template == EmailTemplate::InfoRequest).then(|| "Friday 10 April 2026".into()),
-            outcome: Some(if complaint { "no_action" } else { "uphold" }.into()),
-            words: Some("The words written with this step.\n\nA second paragraph.".into()),
-            staff: staff.then(|| StaffView {
-                reporter_name: "Robin Reporter".into(),
-                reporter_email: "robin@reporter.example".into(),
-                timeline: vec![TimelineLine {
-                    when: "Thursday 2 April 2026 at 10:00".into(),
-                    what: "Removal recorded and notice given".into(),
-                    words: Some("A personal insult aimed at other members.".into()),
-                }],
-            }),
-        }
-    }
-
     #[test]
     fn every_email_template() {
         let templates = EmailTemplates::load(None).unwrap();
         for template in EmailTemplate::ALL {
-            let rendered = templates.render(*template, "penrith", &sample(*template)).unwrap();
+            let rendered = templates.render(*template, "penrith", &sample_context(*template)).unwrap();
             assert!(!rendered.subject.contains('\n'));
             assert!(
                 rendered.html.contains("&lt;idiots&gt;") || !rendered.text.contains("<idiots>"),
@@ -1892,7 +2044,7 @@ mod email_snapshots {
         std::fs::create_dir_all(&everyone).unwrap();
         std::fs::write(everyone.join("subject.hbs"), "Appeal received: {{case.reference}}").unwrap();
         let templates = EmailTemplates::load(Some(dir.path())).unwrap();
-        let ctx = sample(EmailTemplate::RemovalNotice);
+        let ctx = sample_context(EmailTemplate::RemovalNotice);
         assert_eq!(
             templates.render(EmailTemplate::RemovalNotice, "penrith", &ctx).unwrap().subject,
             "Notice from Penrith & The Border CLP about PEN-2026-0007"

@@ -366,7 +366,9 @@ fn a_sweep_opens_only_the_cases_that_are_due() {
     assert_eq!(report.marked_overdue.len() + report.reminded.len() + report.closed.len(), 0, "{report:?}");
     assert_eq!(transactions(&log), 0, "nothing due, nothing opened: {:?}", log.0.lock().unwrap());
     let reads = log.0.lock().unwrap().len();
-    assert!(reads <= 3, "three look-ups along indexes: {:?}", log.0.lock().unwrap());
+    // Three look-ups along indexes, and the cases that failed at earlier sweeps (a table that
+    // holds only those, each until it goes through).
+    assert!(reads <= 4, "four look-ups: {:?}", log.0.lock().unwrap());
 
     // One response deadline passes: that case alone is opened.
     use redress::db::schema::cases;

@@ -120,6 +120,18 @@ impl EmailTemplates {
         Ok(EmailTemplates { text, html })
     }
 
+    /// The organisations (by slug) that have templates of their own.
+    pub fn organisations_with_own_templates(&self) -> Vec<String> {
+        let mut slugs: Vec<String> = [&self.text, &self.html]
+            .iter()
+            .flat_map(|r| r.get_templates().keys())
+            .filter_map(|name| name.strip_prefix("orgs/")?.split('/').next().map(str::to_string))
+            .collect();
+        slugs.sort();
+        slugs.dedup();
+        slugs
+    }
+
     fn name(registry: &Handlebars<'static>, org_slug: &str, template: EmailTemplate, part: &str) -> String {
         let own = format!("orgs/{org_slug}/{template}/{part}");
         if registry.has_template(&own) {

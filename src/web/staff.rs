@@ -431,6 +431,8 @@ const SEARCH_FIELDS: &[(&str, &str)] = &[
 
 /// Undelivered emails shown at a time to admins on the work queue.
 const FAILED_EMAILS_SHOWN: i64 = 10;
+/// How many of the cases the sweep cannot act on an admin sees on the work queue.
+const STUCK_CASES_SHOWN: i64 = 20;
 
 fn org_of(session: &Session) -> &Organisation {
     session.org.as_ref().expect("the Staff extractor requires an organisation")
@@ -572,10 +574,12 @@ async fn queue(
         } else {
             None
         };
-        Ok((counts, page, failed))
+        // And of the cases the deadline sweep cannot act on.
+        let stuck = if is_admin { services::sweep_failures_of(conn, &org_id, STUCK_CASES_SHOWN)? } else { vec![] };
+        Ok((counts, page, failed, stuck))
     })
     .await;
-    let (counts, page, failed) = match result {
+    let (counts, page, failed, stuck) = match result {
         Ok(r) => r,
         Err(e) => return staff_error(&state, &session, e),
     };
@@ -655,6 +659,10 @@ async fn queue(
             json!({
                 "counts": counts, "cases": rows, "states": states, "kinds": kinds, "final_states": final_states,
                 "filtered": state_filter.is_some() || kind_filter.is_some(), "failed_emails": failed_emails,
+                "stuck_cases": stuck.iter().map(|c| json!({
+                    "reference": c.reference, "error": c.error, "failures": c.failures,
+                    "since": long_date_time(c.since, tz),
+                })).collect::<Vec<_>>(),
                 "more_emails": more_emails, "searching": searching, "search_ok": search_ok,
                 "values": { "q": q, "closed_from": closed_from, "closed_to": closed_to },
                 "next_page": next_page, "first_page": first_page,
