@@ -7,7 +7,6 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use common::*;
 use diesel::prelude::*;
 
@@ -50,41 +49,9 @@ fn two_instances_alert_each_overdue_case_exactly_once() {
     let pool = redress::db::connect(&app.database_url, 1).unwrap();
     let mut conn = pool.get().unwrap();
     let org = redress::store::org_by_slug(&mut conn, ORG).unwrap().unwrap();
-    let now = Utc::now();
-    let past = redress::db::to_db_time(now - chrono::Duration::hours(1));
-    let created = redress::db::to_db_time(now - chrono::Duration::days(10));
     redress::db::write_tx(&mut conn, |conn| {
         for n in 1..=CASES as i32 {
-            let case = redress::store::CaseRow {
-                id: redress::db::new_id(),
-                organisation_id: org.id.clone(),
-                reference: format!("PEN-2026-{n:04}"),
-                ref_year: 2026,
-                ref_number: n,
-                kind: "removal".into(),
-                state: "appeal_lodged".into(),
-                overdue: false,
-                due_at: Some(past),
-                due_kind: Some("response".into()),
-                platform: "Facebook".into(),
-                content_url: format!("https://facebook.com/p/{n}"),
-                content_text: "text".into(),
-                author_name: Some("Author".into()),
-                author_email: None,
-                explanation: "reason".into(),
-                cited_rules: "[]".into(),
-                notice_method: Some("letter".into()),
-                reporter_name: None,
-                reporter_email: None,
-                recorded_by: None,
-                outcome: None,
-                created_at: created,
-                updated_at: created,
-                closed_at: None,
-                paused_days_left: None,
-                info_due_at: None,
-                next_reminder_at: None,
-            };
+            let case = overdue_appeal(&org.id, "PEN", n);
             diesel::insert_into(redress::db::schema::cases::table).values(&case).execute(conn)?;
         }
         Ok::<_, diesel::result::Error>(())

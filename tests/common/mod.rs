@@ -315,6 +315,9 @@ impl TestApp {
             sweep_interval_secs: 3600,
             outbox_poll_secs: 1,
             retry_base_secs: 1,
+            outbox_lease_secs: 60,
+            smtp_timeout_secs: 10,
+            outbox_senders: 1,
             email_templates: None,
             // Lets a test speak from many client addresses through X-Forwarded-For.
             trust_proxy: true,
@@ -713,4 +716,42 @@ impl PartialEq for Counts {
 pub fn path_of(link: &str) -> String {
     let i = link.find("/c/").expect("a private link");
     link[i..].to_string()
+}
+
+/// An appeal whose response deadline passed an hour ago, for writing straight into the
+/// database as if the servers had been down; it cites no rule and has no email address.
+pub fn overdue_appeal(org_id: &str, prefix: &str, n: i32) -> redress::store::CaseRow {
+    let now = chrono::Utc::now();
+    let past = redress::db::to_db_time(now - chrono::Duration::hours(1));
+    let created = redress::db::to_db_time(now - chrono::Duration::days(10));
+    redress::store::CaseRow {
+        id: redress::db::new_id(),
+        organisation_id: org_id.to_string(),
+        reference: format!("{prefix}-2026-{n:04}"),
+        ref_year: 2026,
+        ref_number: n,
+        kind: "removal".into(),
+        state: "appeal_lodged".into(),
+        overdue: false,
+        due_at: Some(past),
+        due_kind: Some("response".into()),
+        platform: "Facebook".into(),
+        content_url: format!("https://facebook.com/p/{n}"),
+        content_text: "text".into(),
+        author_name: Some("Author".into()),
+        author_email: None,
+        explanation: "reason".into(),
+        cited_rules: "[]".into(),
+        notice_method: Some("letter".into()),
+        reporter_name: None,
+        reporter_email: None,
+        recorded_by: None,
+        outcome: None,
+        created_at: created,
+        updated_at: created,
+        closed_at: None,
+        paused_days_left: None,
+        info_due_at: None,
+        next_reminder_at: None,
+    }
 }
