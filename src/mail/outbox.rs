@@ -384,19 +384,6 @@ fn record_failure(
         .execute(conn)
 }
 
-/// Gives claimed emails back to the queue at once, as if never claimed: for a process that
-/// stops with claims it will not send.
-pub fn release(conn: &mut DbConnection, claim: &str) -> QueryResult<usize> {
-    diesel::update(outbox::table.filter(outbox::status.eq("sending")).filter(outbox::claim_id.eq(claim)))
-        .set((
-            outbox::status.eq("pending"),
-            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-            outbox::claim_id.eq(None::<String>),
-            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
-        ))
-        .execute(conn)
-}
-
 /// Whether the process is stopping: senders finish the email in hand and take no other.
 pub type Stopping = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
