@@ -585,7 +585,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!("{would}reminded {r}");
             }
             if !no_deliver && !dry_run {
-                // The SMTP pool lives on the runtime, so it is built (and dropped) inside it.
+                // lettre's transport needs the runtime, so it is built (and dropped) inside it.
                 let delivered = actix_web::rt::System::new().block_on(async {
                     let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;
                     outbox::deliver_due(&pool, &mailer, None).await.map_err(|e| e.to_string())
@@ -594,6 +594,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     "email: {} sent, {} to retry, {} failed",
                     delivered.sent, delivered.retrying, delivered.failed
                 );
+            }
+            if report.failed > 0 {
+                // Every other case was acted on; a non-zero exit tells cron that these were not.
+                return Err(format!(
+                    "{} case(s) could not be acted on: each is in the log and on its organisation's admins' work queue, and is tried again at the next sweep",
+                    report.failed
+                ));
             }
             Ok(())
         }

@@ -627,6 +627,19 @@ fn a_template_that_fails_for_one_organisation_stops_no_other_case() {
     ours.sign_in(ADMIN, password);
     assert!(!ours.get("/staff").has("Cases whose deadlines could not be acted on"));
     assert_eq!(ids.len(), 10);
+
+    // `redress sweep` acts on the rest too, and exits 1 so that cron reports the failures.
+    drop(server);
+    let out = Command::new(env!("CARGO_BIN_EXE_redress"))
+        .args(["sweep", "--no-deliver"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("REDRESS_EMAIL_TEMPLATES", &dir)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("5 case(s) could not be acted on"), "{stderr}");
 }
 
 /// A template that cannot render even for the sample case stops the server at start-up,
