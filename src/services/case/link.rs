@@ -1,0 +1,128 @@
+//! Private links: minting, reissuing, and finding the case behind one.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::case_tokens;
+use crate::db::{new_id, to_db_time, write_tx, DbConnection};
+use crate::domain::{self, Actor, CaseKind, EmailTemplate, EventKind, Recipient, Role};
+use crate::error::{AppError, AppResult};
+use crate::store::{self, CaseRow, CaseToken};
+
+use super::*;
+
+/// What reissuing a private link did.
+pub struct Reissued {
+    pub case: CaseRow,
+    /// Whom the new link was emailed to: the poster or the reporter.
+    pub party: Actor,
+    /// The new link when there is no address to email it to, for staff to hand over once.
+    pub link_to_hand_over: Option<String>,
+}
+
+/// Revokes every private link of a case's poster (or reporter) and issues a new one, emailed
+/// when there is an address. For a link that leaked, or an email sent to the wrong person.
+pub fn reissue_link(
+    conn: &mut DbConnection,
+    svc: &Services,
+    staff: &StaffContext,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Reissued> {
+    if ![Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| staff.roles.contains(r)) {
+        return Err(AppError::Forbidden("Only a moderator, the secretary or an admin can do this.".into()));
+    }
+    write_tx(conn, |conn| {
+        let case = find_case(conn, &staff.org, reference)?;
+        store::lock_case(conn, &case.id)?;
+        let case = store::case_by_id(conn, &case.id)?;
+        let status = status_of(&case)?;
+        let (party, recipient, address) = match status.kind {
+            CaseKind::Removal => (Actor::Poster, Recipient::Poster, case.author_email.clone()),
+            CaseKind::Complaint => (Actor::Reporter, Recipient::Reporter, case.reporter_email.clone()),
+        };
+        diesel::update(
+            case_tokens::table
+                .filter(case_tokens::case_id.eq(&case.id))
+                .filter(case_tokens::revoked_at.is_null()),
+        )
+        .set(case_tokens::revoked_at.eq(Some(to_db_time(now))))
+        .execute(conn)?;
+        let role = [Role::Moderator, Role::Secretary, Role::Admin]
+            .into_iter()
+            .find(|r| staff.roles.contains(r))
+            .unwrap_or(Role::Admin);
+        let by = ActorRef { actor: Actor::Staff(role), user_id: Some(staff.user.id.clone()) };
+        let ctx = StepContext { svc, org: &staff.org, by: &by, words: None, now };
+        let emails = match address {
+            Some(_) => vec![domain::EmailOrder { template: EmailTemplate::LinkReissued, to: recipient }],
+            None => vec![],
+        };
+        record(conn, &ctx, &case, &standing_step(status, EventKind::LinkReissued, emails))?;
+        let link_to_hand_over = match address {
+            Some(_) => None,
+            None => Some(mint_link(conn, svc, &case, party, now)?),
+        };
+        Ok(Reissued { case, party, link_to_hand_over })
+    })
+}
+
+/// A fresh private link for a party of a case. Links are never stored, only their hashes, so
+/// each email that needs one carries a new one; all stay valid until revoked.
+pub(super) fn mint_link(
+    conn: &mut DbConnection,
+    svc: &Services,
+    case: &CaseRow,
+    party: Actor,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let (_, secret) = mint_token(conn, &case.id, party, None, now)?;
+    Ok(format!("{}/c/{}", svc.base_url, secret))
+}
+
+/// A new private link's secret for a party of a case, and the id of its row; only its hash is
+/// stored. `outbox_id` is the email it is minted for, if any.
+pub fn mint_token(
+    conn: &mut DbConnection,
+    case_id: &str,
+    party: Actor,
+    outbox_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<(String, String)> {
+    let (id, secret) = (new_id(), new_secret());
+    diesel::insert_into(case_tokens::table)
+        .values(&CaseToken {
+            id: id.clone(),
+            case_id: case_id.to_string(),
+            party: party.kind_str().into(),
+            token_hash: hash_secret(&secret),
+            created_at: to_db_time(now),
+            revoked_at: None,
+            outbox_id: outbox_id.map(str::to_string),
+        })
+        .execute(conn)?;
+    Ok((id, secret))
+}
+
+/// The case behind a private link, and which party holds it.
+pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRow, Actor)> {
+    let not_found = || {
+        AppError::NotFound("This link is not valid. Check that you copied all of it from the email.".into())
+    };
+    if secret.len() != 64 || !secret.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let hash = hash_secret(secret);
+    let token: Option<CaseToken> = crate::on_backend!(conn, |c| case_tokens::table
+        .filter(case_tokens::token_hash.eq(&hash))
+        .filter(case_tokens::revoked_at.is_null())
+        .select(CaseToken::as_select())
+        .get_result(c)
+        .optional())?;
+    let token = token.ok_or_else(not_found)?;
+    let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
+    let case = store::case_by_id(conn, &token.case_id)?;
+    crate::web::edge::record_actor(party.kind_str());
+    crate::web::edge::record_case(&case.reference);
+    Ok((case, party))
+}

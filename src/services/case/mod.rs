@@ -1,0 +1,217 @@
+//! Everything that happens to a case: opening it, acting on it, its private links, the emails
+//! each step sends, and the deadline sweep. Every step ends in `record`: the guarded update,
+//! one event and the outbox rows, in the caller's transaction.
+
+mod act;
+mod email;
+mod link;
+mod open;
+mod sweep;
+
+pub use act::*;
+pub use email::*;
+pub use link::*;
+pub use open::*;
+pub use sweep::*;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::db::schema::{case_alerts, case_events, cases, outbox};
+use crate::db::{new_id, to_db_time, DbConnection};
+use crate::domain::{Actor, CaseStatus, DueKind, EventKind, Recipient, Role, Transition};
+use crate::error::{AppError, AppResult};
+use crate::store::{self, CaseEvent, CaseRow, Organisation, OutboxRow};
+
+use super::*;
+
+/// Who takes a step, where, when, and in what words: what every recorded step shares.
+struct StepContext<'a> {
+    svc: &'a Services,
+    org: &'a Organisation,
+    by: &'a ActorRef,
+    words: Option<&'a str>,
+    now: DateTime<Utc>,
+}
+
+pub fn find_case(conn: &mut DbConnection, org: &Organisation, reference: &str) -> AppResult<CaseRow> {
+    store::case_by_reference(conn, &org.id, reference.trim())?
+        .ok_or_else(|| AppError::NotFound(format!("no case {reference:?} in {}", org.name)))
+}
+
+fn apply(
+    conn: &mut DbConnection,
+    ctx: &StepContext,
+    case: &CaseRow,
+    before: &CaseStatus,
+    step: &Transition,
+) -> AppResult<CaseRow> {
+    let now = ctx.now;
+    let to = &step.to;
+    let closed_at = to.state.is_final().then(|| to_db_time(now));
+    let next_reminder_at = reminder_instant(conn, ctx.org, to)?;
+    let changed = diesel::update(
+        cases::table
+            .filter(cases::id.eq(&case.id))
+            .filter(cases::state.eq(before.state.as_str()))
+            .filter(cases::overdue.eq(before.overdue))
+            .filter(cases::updated_at.eq(case.updated_at)),
+    )
+    .set((
+        cases::state.eq(to.state.as_str()),
+        cases::overdue.eq(to.overdue),
+        cases::due_at.eq(to.due.map(|d| to_db_time(d.at))),
+        cases::due_kind.eq(to.due.map(|d| d.kind.as_str())),
+        cases::outcome.eq(step.outcome.map(|o| o.as_str()).or(case.outcome.as_deref())),
+        cases::updated_at.eq(to_db_time(now)),
+        cases::closed_at.eq(closed_at),
+        cases::paused_days_left.eq(to.paused.map(|p| i32::try_from(p.days_left).unwrap_or(i32::MAX))),
+        cases::info_due_at.eq(to.paused.map(|p| to_db_time(p.answer_by))),
+        cases::next_reminder_at.eq(next_reminder_at),
+    ))
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(AppError::Conflict(
+            "someone else changed this case at the same moment; reload it and try again".into(),
+        ));
+    }
+    if step.event == EventKind::MarkedOverdue {
+        if let Some(due) = before.due {
+            let kind =
+                if due.kind == DueKind::CommitteeTarget { "committee_overdue" } else { "response_overdue" };
+            record_alert(conn, &case.id, kind, due.at, now)?;
+        }
+    }
+    let updated = store::case_by_id(conn, &case.id)?;
+    record(conn, ctx, &updated, step)?;
+    Ok(updated)
+}
+
+/// When the sweep is to send the reminder before a case's running deadline: some working days
+/// before a response deadline or the committee's target, in the organisation's calendar. None
+/// for other deadlines, an overdue case, or an organisation that sends no such reminder.
+fn reminder_instant(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    status: &CaseStatus,
+) -> AppResult<Option<chrono::NaiveDateTime>> {
+    let Some(due) = status.due.filter(|_| !status.overdue) else { return Ok(None) };
+    let days = match due.kind {
+        DueKind::Response => org.response_reminder_days,
+        DueKind::CommitteeTarget => org.committee_reminder_days,
+        _ => return Ok(None),
+    };
+    let Ok(days @ 1..) = u32::try_from(days) else { return Ok(None) };
+    let schedule = schedule_of(conn, org)?;
+    Ok(Some(to_db_time(schedule.reminder_at(due.at, days))))
+}
+
+/// Notes that an alert for a case's deadline went out. Returns false when it already had:
+/// the unique key on (case, kind, deadline) is what keeps every alert to one.
+fn record_alert(
+    conn: &mut DbConnection,
+    case_id: &str,
+    kind: &str,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let exists: i64 = case_alerts::table
+        .filter(case_alerts::case_id.eq(case_id))
+        .filter(case_alerts::kind.eq(kind))
+        .filter(case_alerts::due_at.eq(to_db_time(due)))
+        .count()
+        .get_result(conn)?;
+    if exists > 0 {
+        return Ok(false);
+    }
+    diesel::insert_into(case_alerts::table)
+        .values((
+            case_alerts::id.eq(new_id()),
+            case_alerts::case_id.eq(case_id),
+            case_alerts::kind.eq(kind),
+            case_alerts::due_at.eq(to_db_time(due)),
+            case_alerts::created_at.eq(to_db_time(now)),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// Writes the event of a step and queues its emails, each rendered now so that the record shows
+/// exactly what was sent.
+fn record(
+    conn: &mut DbConnection,
+    ctx: &StepContext,
+    case: &CaseRow,
+    step: &Transition,
+) -> AppResult<CaseEvent> {
+    let StepContext { svc, org, by, words, now } = *ctx;
+    let event = CaseEvent {
+        id: new_id(),
+        case_id: case.id.clone(),
+        seq: store::next_event_seq(conn, &case.id)?,
+        kind: step.event.as_str().into(),
+        from_state: step.from.map(|s| s.as_str().into()),
+        to_state: step.to.state.as_str().into(),
+        actor_kind: by.actor.kind_str().into(),
+        actor_user_id: by.user_id.clone(),
+        actor_role: match by.actor {
+            Actor::Staff(r) => Some(r.as_str().into()),
+            _ => None,
+        },
+        outcome: step.outcome.map(|o| o.as_str().into()),
+        body: words.map(str::to_string),
+        created_at: to_db_time(now),
+    };
+    crate::on_backend!(conn, |c| diesel::insert_into(case_events::table).values(&event).execute(c))?;
+    tracing::info!(
+        event = "case_event",
+        kind = %event.kind,
+        org = %org.slug,
+        case = %case.reference,
+        from = event.from_state.as_deref().unwrap_or("-"),
+        to = %event.to_state,
+        actor = by.user_id.as_deref().unwrap_or(by.actor.kind_str()),
+        "case event recorded"
+    );
+
+    for order in &step.emails {
+        let (addresses, party) = match order.to {
+            Recipient::Poster => (case.author_email.iter().cloned().collect(), Some(Actor::Poster)),
+            Recipient::Reporter => (case.reporter_email.iter().cloned().collect(), Some(Actor::Reporter)),
+            Recipient::Secretary => (vec![org.secretary_email.clone()], None),
+            Recipient::Moderators => {
+                (store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?, None)
+            }
+        };
+        for address in addresses {
+            // The link itself is minted by the outbox worker as it sends, so that no queued or
+            // failed email holds a working link that staff (who can read queued emails) or a
+            // database export could use.
+            let link = party.map(|_| format!("{}/c/{}", svc.base_url, crate::mail::outbox::LINK_SLOT));
+            let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
+            let rendered = svc.emails.render(order.template, &org.slug, &context)?;
+            let row = OutboxRow {
+                id: new_id(),
+                organisation_id: org.id.clone(),
+                case_id: Some(case.id.clone()),
+                event_id: Some(event.id.clone()),
+                template: order.template.as_str().into(),
+                recipient_kind: order.to.as_str().into(),
+                to_address: address,
+                subject: rendered.subject,
+                body_text: rendered.text,
+                status: "pending".into(),
+                attempts: 0,
+                last_error: None,
+                // Due at once in real time, even when a sweep runs at a later logical instant.
+                next_attempt_at: to_db_time(now.min(Utc::now())),
+                locked_until: None,
+                created_at: to_db_time(now),
+                sent_at: None,
+                body_html: Some(rendered.html),
+            };
+            crate::on_backend!(conn, |c| diesel::insert_into(outbox::table).values(&row).execute(c))?;
+        }
+    }
+    Ok(event)
+}

@@ -1,0 +1,296 @@
+//! The deadline sweep: what the clocks decide when nobody acts, and reminders before they do.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{cases, sweep_failures};
+use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
+use crate::domain::{self, Action, Actor, DueKind, EmailTemplate, EventKind, Recipient, Transition};
+use crate::error::{AppError, AppResult};
+use crate::store::{self};
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// The deadline sweep.
+
+#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+pub struct SweepReport {
+    pub closed: Vec<String>,
+    pub marked_overdue: Vec<String>,
+    /// Paused clocks restarted because the request for information went unanswered.
+    pub resumed: Vec<String>,
+    pub reminded: Vec<String>,
+    /// Cases another sweep handled first.
+    pub skipped: usize,
+    /// Cases this sweep could not act on (each logged, and kept in `sweep_failures` for the
+    /// organisation's admins); the sweep went on with the others.
+    pub failed: usize,
+}
+
+/// Acts on every deadline passed at `now` and sends the reminders due by then, each case in
+/// its own transaction. Running it again, or two at once, changes nothing more: the guarded
+/// update lets only one transition win, and the alert ledger lets each reminder out once.
+pub fn sweep(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    sweep_until(conn, svc, now, None)
+}
+
+/// As `sweep`, stopping between cases once `stop` is set. A case the sweep cannot act on (an
+/// email template that fails for it, say) is logged, counted and recorded for its
+/// organisation's admins, and the sweep goes on with every other case: it is tried again at
+/// the next sweep.
+pub fn sweep_until(
+    conn: &mut DbConnection,
+    svc: &Services,
+    now: DateTime<Utc>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> AppResult<SweepReport> {
+    let stopping = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    let at = to_db_time(now);
+    // Two look-ups, each along an index that holds only the cases it concerns, so that a sweep
+    // reads what is due and never the open cases that are not.
+    let passed: Vec<(String, String, String)> = cases::table
+        .filter(cases::due_at.lt(at))
+        .filter(diesel::dsl::not(cases::overdue))
+        .select((cases::id, cases::reference, cases::state))
+        .order(cases::due_at)
+        .load(conn)?;
+    let unanswered: Vec<(String, String, String)> = cases::table
+        .filter(cases::info_due_at.lt(at))
+        .select((cases::id, cases::reference, cases::state))
+        .order(cases::info_due_at)
+        .load(conn)?;
+    // The cases that failed before: few, and each is forgotten once it goes through.
+    let mut failing: std::collections::HashSet<String> =
+        sweep_failures::table.select(sweep_failures::case_id).load::<String>(conn)?.into_iter().collect();
+    let mut report = SweepReport::default();
+    let system = ActorRef { actor: Actor::System, user_id: None };
+    let mut seen = std::collections::HashSet::new();
+    let due = passed.into_iter().map(|c| (c, false)).chain(unanswered.into_iter().map(|c| (c, true)));
+    for ((id, reference, state_before), paused) in due {
+        if stopping() {
+            return Ok(report);
+        }
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        match act(conn, svc, &id, Action::DeadlinePassed, &system, None, now) {
+            Ok(case) => {
+                if case.state != state_before {
+                    report.closed.push(reference);
+                } else if paused {
+                    report.resumed.push(reference);
+                } else {
+                    report.marked_overdue.push(reference);
+                }
+                if failing.remove(&id) {
+                    forget_sweep_failure(conn, &id)?;
+                }
+            }
+            Err(AppError::Conflict(_)) => report.skipped += 1,
+            Err(e) => {
+                report.failed += 1;
+                note_sweep_failure(conn, &id, &reference, &e, now)?;
+            }
+        }
+    }
+    if !stopping() {
+        send_reminders(conn, svc, now, &mut report, &mut failing, stopping)?;
+    }
+    Ok(report)
+}
+
+/// Records that the sweep could not act on a case. The first failure of a case is logged as an
+/// error and shown to its organisation's admins on their work queue; later ones only count, so
+/// nobody is told again every minute.
+fn note_sweep_failure(
+    conn: &mut DbConnection,
+    case_id: &str,
+    reference: &str,
+    error: &AppError,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let at = to_db_time(now);
+    let why = error.to_string().chars().take(500).collect::<String>();
+    let first = write_tx(conn, |conn| {
+        let again = diesel::update(sweep_failures::table.find(case_id))
+            .set((
+                sweep_failures::failures.eq(sweep_failures::failures + 1),
+                sweep_failures::last_at.eq(at),
+                sweep_failures::error.eq(&why),
+            ))
+            .execute(conn)?;
+        if again == 1 {
+            return Ok::<_, AppError>(false);
+        }
+        let org: String = cases::table.find(case_id).select(cases::organisation_id).get_result(conn)?;
+        diesel::insert_into(sweep_failures::table)
+            .values((
+                sweep_failures::case_id.eq(case_id),
+                sweep_failures::organisation_id.eq(org),
+                sweep_failures::error.eq(&why),
+                sweep_failures::failures.eq(1),
+                sweep_failures::first_at.eq(at),
+                sweep_failures::last_at.eq(at),
+            ))
+            .execute(conn)?;
+        Ok(true)
+    })?;
+    if first {
+        tracing::error!(case = %reference, error = %why, "the deadline sweep could not act on a case; it goes on with the others and tries this one again next time");
+    } else {
+        tracing::debug!(case = %reference, error = %why, "the deadline sweep still cannot act on a case");
+    }
+    Ok(())
+}
+
+fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> AppResult<()> {
+    write_tx(conn, |conn| diesel::delete(sweep_failures::table.find(case_id)).execute(conn))?;
+    Ok(())
+}
+
+/// A case the deadline sweep cannot act on.
+#[derive(Debug, Clone)]
+pub struct StuckCase {
+    pub reference: String,
+    /// What went wrong, the last time.
+    pub error: String,
+    /// How many sweeps have failed on it.
+    pub failures: i32,
+    pub since: DateTime<Utc>,
+}
+
+/// The cases of an organisation that the sweep cannot act on, oldest first.
+pub fn sweep_failures_of(conn: &mut DbConnection, org_id: &str, limit: i64) -> AppResult<Vec<StuckCase>> {
+    let rows: Vec<(String, String, i32, chrono::NaiveDateTime)> = sweep_failures::table
+        .inner_join(cases::table.on(cases::id.eq(sweep_failures::case_id)))
+        .filter(sweep_failures::organisation_id.eq(org_id))
+        .order(sweep_failures::first_at)
+        .limit(limit)
+        .select((cases::reference, sweep_failures::error, sweep_failures::failures, sweep_failures::first_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(reference, error, failures, since)| StuckCase {
+            reference,
+            error,
+            failures,
+            since: from_db_time(since),
+        })
+        .collect())
+}
+
+/// What a sweep at `now` would do, without doing it: the same sweep in a transaction that is
+/// rolled back, so nothing is written and no email is queued.
+pub fn sweep_dry_run(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> AppResult<SweepReport> {
+    let result: Result<(), DryRun> = write_tx(conn, |conn| {
+        Err(match sweep(conn, svc, now) {
+            Ok(report) => DryRun::Done(report),
+            Err(e) => DryRun::Failed(e),
+        })
+    });
+    match result {
+        Err(DryRun::Done(report)) => Ok(report),
+        Err(DryRun::Failed(e)) => Err(e),
+        Ok(()) => Err(AppError::Internal("the dry run did not roll back".into())),
+    }
+}
+
+/// How a dry run leaves its transaction: always by an error, so that it rolls back.
+enum DryRun {
+    Done(SweepReport),
+    Failed(AppError),
+}
+
+impl From<diesel::result::Error> for DryRun {
+    fn from(e: diesel::result::Error) -> Self {
+        DryRun::Failed(e.into())
+    }
+}
+
+/// Reminders before a response deadline (to the moderators) and before the committee's target
+/// (to the secretary), each at most once per case and deadline. Every step that starts a
+/// deadline stores when its reminder falls due (`next_reminder_at`); the sweep opens only the
+/// cases whose instant has come.
+fn send_reminders(
+    conn: &mut DbConnection,
+    svc: &Services,
+    now: DateTime<Utc>,
+    report: &mut SweepReport,
+    failing: &mut std::collections::HashSet<String>,
+    stopping: impl Fn() -> bool,
+) -> AppResult<()> {
+    let at = to_db_time(now);
+    let due: Vec<String> = cases::table
+        .filter(cases::next_reminder_at.le(at))
+        .select(cases::id)
+        .order(cases::next_reminder_at)
+        .load(conn)?;
+    for id in due {
+        if stopping() {
+            return Ok(());
+        }
+        let reminded = write_tx(conn, |conn| {
+            store::lock_case(conn, &id)?;
+            let case = store::case_by_id(conn, &id)?;
+            let org = store::org_by_id(conn, &case.organisation_id)?;
+            let status = status_of(&case)?;
+            // Worked out again as the case and its organisation stand now: a step or a change
+            // of settings since the instant was stored decides.
+            let instant = reminder_instant(conn, &org, &status)?;
+            let reminder = match (instant, status.due) {
+                (Some(instant), Some(_)) if now < from_db_time(instant) => {
+                    set_next_reminder(conn, &id, Some(instant))?;
+                    return Ok(());
+                }
+                (Some(_), Some(due)) if now <= due.at => due,
+                _ => {
+                    set_next_reminder(conn, &id, None)?;
+                    return Ok(());
+                }
+            };
+            set_next_reminder(conn, &id, None)?;
+            let (kind, template, to) = match reminder.kind {
+                DueKind::CommitteeTarget => {
+                    ("committee_reminder", EmailTemplate::CommitteeReminder, Recipient::Secretary)
+                }
+                _ => ("response_reminder", EmailTemplate::ResponseReminder, Recipient::Moderators),
+            };
+            if !record_alert(conn, &case.id, kind, reminder.at, now)? {
+                return Ok(());
+            }
+            let step = Transition {
+                from: Some(status.state),
+                to: status,
+                event: EventKind::ReminderSent,
+                outcome: None,
+                emails: vec![domain::EmailOrder { template, to }],
+            };
+            let by = ActorRef { actor: Actor::System, user_id: None };
+            let ctx = StepContext { svc, org: &org, by: &by, words: None, now };
+            record(conn, &ctx, &case, &step)?;
+            report.reminded.push(case.reference.clone());
+            Ok::<_, AppError>(())
+        });
+        match reminded {
+            Ok(()) if failing.remove(&id) => forget_sweep_failure(conn, &id)?,
+            Ok(()) => {}
+            Err(e) => {
+                report.failed += 1;
+                let reference: String = cases::table.find(&id).select(cases::reference).get_result(conn)?;
+                note_sweep_failure(conn, &id, &reference, &e, now)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_next_reminder(
+    conn: &mut DbConnection,
+    case_id: &str,
+    at: Option<chrono::NaiveDateTime>,
+) -> QueryResult<()> {
+    diesel::update(cases::table.find(case_id)).set(cases::next_reminder_at.eq(at)).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Use cases. Each one that changes a case owns one database transaction: a guarded update of
+//! the case, one event, and the outbox rows of the emails it causes — all or nothing.
+
+mod accounts;
+pub mod case;
+mod organisation;
+mod rules;
+mod secrets;
+mod tokens;
+
+pub use accounts::*;
+pub use case::*;
+pub use organisation::*;
+pub use rules::*;
+pub use secrets::*;
+pub use tokens::*;
+
+use crate::domain::{self, Action, Actor, CaseKind, Role};
+use crate::mail::EmailTemplates;
+use crate::store::{Organisation, User};
+
+/// What the use cases need besides a connection: the email templates and where the public
+/// reaches this instance.
+pub struct Services {
+    pub base_url: String,
+    pub emails: EmailTemplates,
+}
+
+/// A staff member acting within one organisation.
+#[derive(Debug, Clone)]
+pub struct StaffContext {
+    pub user: User,
+    pub org: Organisation,
+    pub roles: Vec<Role>,
+}
+
+impl StaffContext {
+    /// The role this person acts in for `action`: the first of theirs that may take it, or
+    /// else any of theirs, so the refusal names a role they hold.
+    fn actor_for(&self, kind: CaseKind, action: Option<Action>) -> Actor {
+        let fits = |a: &Actor| match action {
+            Some(action) => action.permitted(kind, *a),
+            None => domain::may_open(kind, *a),
+        };
+        self.roles
+            .iter()
+            .map(|r| Actor::Staff(*r))
+            .find(fits)
+            .unwrap_or(Actor::Staff(self.roles.first().copied().unwrap_or(Role::Admin)))
+    }
+}
+
+/// Who did something, for the timeline.
+#[derive(Debug, Clone)]
+pub struct ActorRef {
+    pub actor: Actor,
+    pub user_id: Option<String>,
+}

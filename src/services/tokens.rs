@@ -1,0 +1,164 @@
+//! API tokens: issuing, checking, listing and revoking them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{api_tokens, users};
+use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::store::{self, Organisation};
+use crate::validate::Checker;
+
+use super::*;
+
+/// Issues an API token for a member of the organisation. The token is returned once; only its
+/// hash is kept. `issued_by` is the admin issuing it (none from the command line): the token
+/// acts in its holder's name, so who made it is recorded and shown.
+pub fn add_token(
+    conn: &mut DbConnection,
+    org_slug: &str,
+    email: &str,
+    label: &str,
+    issued_by: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<String> {
+    let mut c = Checker::new();
+    let email = c.email("email", Some(email), true).unwrap_or_default();
+    let label = c.line("label", Some(label), 100, true).unwrap_or_default();
+    c.finish()?;
+    write_tx(conn, |conn| {
+        let org = find_org(conn, org_slug)?;
+        let user = store::user_by_email(conn, &email)?
+            .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
+        if store::roles_of(conn, &user.id, &org.id)?.is_empty() {
+            return Err(AppError::Forbidden(format!("{} is not a member of {}", user.email, org.slug)));
+        }
+        let token = format!("rdr_{}", new_secret());
+        let id = new_id();
+        diesel::insert_into(api_tokens::table)
+            .values(&store::ApiToken {
+                id: id.clone(),
+                user_id: user.id.clone(),
+                organisation_id: org.id,
+                token_hash: hash_secret(&token),
+                label: label.clone(),
+                created_at: to_db_time(now),
+                last_used_at: None,
+                revoked_at: None,
+                created_by: issued_by.map(str::to_string),
+            })
+            .execute(conn)?;
+        tracing::info!(
+            event = "token_issued",
+            token = %id,
+            holder = %user.id,
+            actor = issued_by.unwrap_or("command line"),
+            "API token issued"
+        );
+        Ok(token)
+    })
+}
+
+/// The staff member and organisation behind an API token, noting when it was last used.
+pub fn authenticate_token(conn: &mut DbConnection, token: &str) -> AppResult<StaffContext> {
+    let (staff, stale) = token_holder(conn, token)?;
+    if let Some(id) = stale {
+        touch_token(conn, &id)?;
+    }
+    Ok(staff)
+}
+
+/// The staff member and organisation behind an API token, by reads alone; with the token's id
+/// when its last use, kept to the minute, is due to be noted (`touch_token`).
+pub fn token_holder(conn: &mut DbConnection, token: &str) -> AppResult<(StaffContext, Option<String>)> {
+    let unauthorized =
+        || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
+    let hash = hash_secret(token);
+    let row: Option<store::ApiToken> = crate::on_backend!(conn, |c| api_tokens::table
+        .filter(api_tokens::token_hash.eq(&hash))
+        .filter(api_tokens::revoked_at.is_null())
+        .select(store::ApiToken::as_select())
+        .get_result(c)
+        .optional())?;
+    let row = row.ok_or_else(unauthorized)?;
+    let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
+    let org = store::org_by_id(conn, &row.organisation_id)?;
+    let now = Utc::now();
+    let stale = row.last_used_at.is_none_or(|t| now - from_db_time(t) > chrono::Duration::minutes(1));
+    let roles: Vec<Role> =
+        store::roles_of(conn, &user.id, &org.id)?.iter().filter_map(|r| Role::parse(r)).collect();
+    if roles.is_empty() {
+        return Err(unauthorized());
+    }
+    Ok((StaffContext { user, org, roles }, stale.then_some(row.id)))
+}
+
+/// Notes that an API token was used now.
+pub fn touch_token(conn: &mut DbConnection, token_id: &str) -> AppResult<()> {
+    write_tx(conn, |conn| {
+        diesel::update(api_tokens::table.find(token_id))
+            .set(api_tokens::last_used_at.eq(Some(to_db_time(Utc::now()))))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub id: String,
+    pub label: String,
+    pub email: String,
+    /// The issuing admin's email, or none when issued from the command line.
+    pub issued_by: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+    pub last_used_at: Option<chrono::NaiveDateTime>,
+    pub revoked: bool,
+}
+
+pub fn tokens(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<TokenView>> {
+    let rows: Vec<(store::ApiToken, String)> = api_tokens::table
+        .inner_join(users::table)
+        .filter(api_tokens::organisation_id.eq(&org.id))
+        .order(api_tokens::created_at.desc())
+        .select((store::ApiToken::as_select(), users::email))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(t, email)| {
+            let issued_by = match &t.created_by {
+                Some(id) => store::user_by_id(conn, id)?.map(|u| u.email),
+                None => None,
+            };
+            Ok(TokenView {
+                id: t.id,
+                label: t.label,
+                email,
+                issued_by,
+                created_at: t.created_at,
+                last_used_at: t.last_used_at,
+                revoked: t.revoked_at.is_some(),
+            })
+        })
+        .collect()
+}
+
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let n = diesel::update(
+        api_tokens::table
+            .filter(api_tokens::organisation_id.eq(&org.id))
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(Some(to_db_time(now))))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(AppError::NotFound("No such token, or it is already revoked.".into()));
+    }
+    Ok(())
+}
