@@ -148,8 +148,36 @@ impl From<diesel::result::Error> for AppError {
                         .into(),
                 );
             }
+            // Two requests made the same thing at once: the check before the insert saw
+            // nothing, and the database's unique index turned the second away.
+            if matches!(kind, diesel::result::DatabaseErrorKind::UniqueViolation) {
+                return AppError::Conflict(already_exists(info.as_ref()).into());
+            }
         }
         AppError::Internal(format!("database: {e}"))
+    }
+}
+
+/// What a unique index refused, in plain words. PostgreSQL names the table; SQLite's message
+/// does ("UNIQUE constraint failed: policy_rules.code, …").
+fn already_exists(info: &dyn diesel::result::DatabaseErrorInformation) -> &'static str {
+    let table = info.table_name().map(str::to_string).unwrap_or_else(|| {
+        let message = info.message();
+        let columns = message.split_once(": ").map_or(message, |(_, columns)| columns);
+        columns.split('.').next().unwrap_or_default().to_string()
+    });
+    match table.as_str() {
+        "policy_rules" => "A rule with that code already exists; nothing was changed.",
+        "memberships" => "That person already has that role; nothing was changed.",
+        "closed_days" => "That day is already a closed day; nothing was changed.",
+        "organisations" => {
+            "An organisation with that short name or case prefix already exists; nothing was changed."
+        }
+        "users" => "An account with that email address already exists; nothing was changed.",
+        "cases" | "case_events" | "case_tokens" | "api_tokens" => {
+            "Another change was made at the same moment; nothing was changed. Please try again."
+        }
+        _ => "That already exists; nothing was changed.",
     }
 }
 
@@ -172,5 +200,30 @@ impl From<actix_web::error::BlockingError> for AppError {
 impl From<handlebars::RenderError> for AppError {
     fn from(e: handlebars::RenderError) -> Self {
         AppError::Internal(format!("template: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl, SqliteConnection};
+
+    use super::AppError;
+
+    #[test]
+    fn a_unique_violation_is_a_conflict_named_in_plain_words() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        conn.batch_execute(
+            "CREATE TABLE policy_rules (organisation_id TEXT, code TEXT, UNIQUE (organisation_id, code))",
+        )
+        .unwrap();
+        conn.batch_execute("INSERT INTO policy_rules VALUES ('o', '3a')").unwrap();
+        let refused = diesel::sql_query("INSERT INTO policy_rules VALUES ('o', '3a')").execute(&mut conn);
+        match AppError::from(refused.unwrap_err()) {
+            AppError::Conflict(message) => {
+                assert_eq!(message, "A rule with that code already exists; nothing was changed.")
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
     }
 }

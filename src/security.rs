@@ -243,25 +243,33 @@ impl HashPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue + self.workers {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(Busy);
-        }
-        let permit = self.permits.clone().acquire_owned().await;
-        let result = match permit {
-            Ok(permit) => {
-                let joined = tokio::task::spawn_blocking(move || {
-                    let out = f();
-                    drop(permit);
-                    out
-                })
-                .await;
-                joined.map_err(|_| Busy)
-            }
-            Err(_) => Err(Busy),
-        };
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        result
+        // The count is released by a guard, so a caller that stops waiting (a sign-in whose
+        // client hung up drops this future) gives its place back.
+        let _place = Place::take(&self.waiting, self.queue + self.workers).ok_or(Busy)?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| Busy)?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|_| Busy)
+    }
+}
+
+/// One place among the calls running or waiting; given back when dropped.
+struct Place<'a>(&'a AtomicUsize);
+
+impl<'a> Place<'a> {
+    fn take(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        let place = Place(count);
+        (count.fetch_add(1, Ordering::SeqCst) < limit).then_some(place)
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -380,5 +388,33 @@ mod tests {
             assert_eq!(task.await.unwrap(), Ok(()));
         }
         assert_eq!(pool.run(|| 7).await, Ok(7), "room again once the queue drains");
+    }
+
+    #[actix_web::test]
+    async fn a_call_given_up_while_waiting_gives_its_place_back() {
+        let pool = Arc::new(HashPool::new(1, 1));
+        let gate = Arc::new(std::sync::Barrier::new(2));
+        let busy = {
+            let (pool, gate) = (pool.clone(), gate.clone());
+            tokio::spawn(async move { pool.run(move || gate.wait()).await.map(|_| ()) })
+        };
+        while pool.waiting.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
+        }
+        // A sign-in whose client hung up: its future is dropped while it waits for the worker.
+        let given_up = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| ()).await })
+        };
+        while pool.waiting.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+        given_up.abort();
+        assert!(given_up.await.unwrap_err().is_cancelled());
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 1, "the dropped call's place is free again");
+        gate.wait();
+        assert_eq!(busy.await.unwrap(), Ok(()));
+        assert_eq!(pool.run(|| 7).await, Ok(7));
+        assert_eq!(pool.waiting.load(Ordering::SeqCst), 0);
     }
 }
