@@ -36,7 +36,12 @@ impl Session {
     /// The staff context of the selected organisation, for the use cases.
     pub fn staff(&self) -> Option<services::StaffContext> {
         let org = self.org.clone()?;
-        Some(services::StaffContext { user: self.user.clone(), org, roles: self.roles.clone() })
+        Some(services::StaffContext {
+            user: self.user.clone(),
+            org,
+            roles: self.roles.clone(),
+            token_issued_by: None,
+        })
     }
 }
 

@@ -159,6 +159,9 @@ pub struct CaseEvent {
     pub outcome: Option<String>,
     pub body: Option<String>,
     pub created_at: NaiveDateTime,
+    /// When the step was taken through an API token that an admin issued: that admin.
+    #[serde(default)]
+    pub token_issued_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]

@@ -89,8 +89,11 @@ pub fn export(conn: &mut DbConnection, slug: &str) -> AppResult<OrgExport> {
     user_ids.extend(recorders.into_iter().flatten());
     let actors: Vec<Option<String>> = case_events::table
         .filter(case_events::case_id.eq_any(&case_ids))
-        .select(case_events::actor_user_id)
-        .load(conn)?;
+        .select((case_events::actor_user_id, case_events::token_issued_by))
+        .load::<(Option<String>, Option<String>)>(conn)?
+        .into_iter()
+        .flat_map(|(actor, issuer)| [actor, issuer])
+        .collect();
     user_ids.extend(actors.into_iter().flatten());
     let user_ids: Vec<String> = user_ids.into_iter().collect();
     Ok(OrgExport {
@@ -232,7 +235,11 @@ pub fn import(conn: &mut DbConnection, data: &OrgExport, progress: &mut dyn Writ
             diesel::insert_into(case_tokens::table).values(t).execute(conn)?;
         }
         for (i, e) in data.case_events.iter().enumerate() {
-            let row = CaseEvent { actor_user_id: e.actor_user_id.as_deref().map(map), ..e.clone() };
+            let row = CaseEvent {
+                actor_user_id: e.actor_user_id.as_deref().map(map),
+                token_issued_by: e.token_issued_by.as_deref().map(map),
+                ..e.clone()
+            };
             diesel::insert_into(case_events::table).values(&row).execute(conn)?;
             if i % 100 == 99 {
                 tick(100, progress);

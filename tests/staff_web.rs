@@ -637,3 +637,95 @@ fn someone_in_two_organisations_chooses_one() {
     web.submit("/orgs", "/orgs", &[("org", ORG)]);
     assert!(web.get("/staff").has(&reference));
 }
+
+/// Twelve admins' clicks arrive at once with the same new rule. The check before the insert
+/// sees nothing for all of them on PostgreSQL, so the database's unique index decides: one rule
+/// is made and every other request is told it already exists, never a server error.
+#[test]
+fn the_same_rule_added_at_once_is_made_once_and_the_rest_are_told() {
+    use std::sync::{Arc, Barrier};
+    let app = TestApp::start();
+    app.setup();
+    let admin = signed_in(&app, ADMIN);
+    let csrf = admin.get("/staff/admin/rules").csrf();
+    let cookies: String =
+        ["__Host-redress_session", "redress_session", "__Host-redress_csrf", "redress_csrf"]
+            .iter()
+            .filter_map(|name| admin.cookie(name).map(|v| format!("{name}={v}; ")))
+            .collect();
+    const AT_ONCE: usize = 12;
+    // A few rounds, since whether two requests meet in the gap between check and insert is
+    // up to the scheduler.
+    for code in ["9q", "9r", "9s"] {
+        let start = Arc::new(Barrier::new(AT_ONCE));
+        let clicks: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                let (base, cookies, csrf, start) =
+                    (app.base_url.clone(), cookies.clone(), csrf.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let web = WebClient::new(&base);
+                    web.set_cookie_header(&cookies);
+                    start.wait();
+                    let page = web.post(
+                        "/staff/admin/rules",
+                        &[
+                            ("csrf", &csrf),
+                            ("code", code),
+                            ("title", "Spam"),
+                            ("summary", "Repeated adverts."),
+                        ],
+                    );
+                    (page.status, page.body)
+                })
+            })
+            .collect();
+        let answers: Vec<(u16, String)> = clicks.into_iter().map(|t| t.join().unwrap()).collect();
+        let made = answers.iter().filter(|(status, _)| *status == 303).count();
+        let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        assert_eq!(made, 1, "exactly one request makes rule {code}: {statuses:?}");
+        for (status, body) in answers.iter().filter(|(status, _)| *status != 303) {
+            assert_eq!(*status, 422, "the others are told, not failed: {body}");
+            assert!(body.contains("already exists"), "{body}");
+        }
+        let list = admin.get("/staff/admin/rules");
+        assert_eq!(list.body.matches(&format!("/staff/admin/rules/{code}\"")).count(), 1, "{}", list.body);
+    }
+}
+
+/// A token an admin issues for a moderator acts in the moderator's name, and every step taken
+/// with it also names the admin who issued it: on the staff case page and in the API.
+#[test]
+fn a_step_through_an_admin_issued_token_names_both_people() {
+    let app = TestApp::start();
+    let cast = app.setup();
+    let admin = signed_in(&app, ADMIN);
+    let csrf = admin.get("/staff/admin/tokens").csrf();
+    let page = admin.post("/staff/admin/tokens", &[("csrf", &csrf), ("email", MODERATOR), ("label", "bot")]);
+    assert_eq!(page.status, 201, "{}", page.body);
+    let issued =
+        page.body.split("<p class=\"words\"><code>").nth(1).and_then(|rest| rest.split("</code>").next());
+    let issued = issued.unwrap().to_string();
+
+    let (status, made) = app.record_removal(&issued, json!({}));
+    assert_eq!(status, 201, "{made}");
+    let reference = made["reference"].as_str().unwrap().to_string();
+    let (_, detail) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
+    let first = &detail["events"][0];
+    assert_eq!(first["actor_email"], MODERATOR, "{detail}");
+    assert_eq!(first["token_issued_by"], ADMIN, "{detail}");
+
+    // The moderator's own token (made on the command line) names only them.
+    let (status, own) = app.record_removal(&cast.moderator, json!({}));
+    assert_eq!(status, 201);
+    let (_, own) = app.api(
+        "GET",
+        &format!("/api/v1/cases/{}", own["reference"].as_str().unwrap()),
+        Some(&cast.moderator),
+        None,
+    );
+    assert!(own["events"][0].get("token_issued_by").is_none(), "{own}");
+
+    let moderator = signed_in(&app, MODERATOR);
+    let case_page = moderator.get(&format!("/staff/cases/{reference}"));
+    assert!(case_page.body.contains("through an API token issued by Admin"), "{}", case_page.body);
+}

@@ -130,6 +130,7 @@ diesel::table! {
         outcome -> Nullable<Text>,
         body -> Nullable<Text>,
         created_at -> Timestamp,
+        token_issued_by -> Nullable<Text>,
     }
 }
 

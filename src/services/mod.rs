@@ -32,6 +32,8 @@ pub struct StaffContext {
     pub user: User,
     pub org: Organisation,
     pub roles: Vec<Role>,
+    /// Acting through an API token an admin issued for them: that admin's user id.
+    pub token_issued_by: Option<String>,
 }
 
 impl StaffContext {
@@ -55,4 +57,22 @@ impl StaffContext {
 pub struct ActorRef {
     pub actor: Actor,
     pub user_id: Option<String>,
+    /// The admin who issued the API token the step was taken through, if any.
+    pub token_issued_by: Option<String>,
+}
+
+impl ActorRef {
+    /// A staff member acting in `actor`'s role, through a token when they are.
+    pub fn staff(staff: &StaffContext, actor: Actor) -> Self {
+        ActorRef {
+            actor,
+            user_id: Some(staff.user.id.clone()),
+            token_issued_by: staff.token_issued_by.clone(),
+        }
+    }
+
+    /// Someone with no account: a party through their private link, or the deadline clock.
+    pub fn without_account(actor: Actor) -> Self {
+        ActorRef { actor, user_id: None, token_issued_by: None }
+    }
 }

@@ -92,7 +92,9 @@ pub fn token_holder(conn: &mut DbConnection, token: &str) -> AppResult<(StaffCon
     if roles.is_empty() {
         return Err(unauthorized());
     }
-    Ok((StaffContext { user, org, roles }, stale.then_some(row.id)))
+    // A token someone made for themselves is theirs alone; one an admin issued names them too.
+    let token_issued_by = row.created_by.filter(|issuer| *issuer != user.id);
+    Ok((StaffContext { user, org, roles, token_issued_by }, stale.then_some(row.id)))
 }
 
 /// Notes that an API token was used now.

@@ -109,6 +109,9 @@ struct EventJson {
     actor: String,
     actor_role: Option<String>,
     actor_email: Option<String>,
+    /// When the step came through an API token an admin issued: that admin's email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_issued_by: Option<String>,
     outcome: Option<String>,
     body: Option<String>,
     created_at: String,
@@ -175,7 +178,12 @@ fn detail(
             Some(id) => store::user_by_id(conn, id)?.map(|u| u.email),
             None => None,
         };
+        let token_issued_by = match &e.token_issued_by {
+            Some(id) => store::user_by_id(conn, id)?.map(|u| u.email),
+            None => None,
+        };
         events_json.push(EventJson {
+            token_issued_by,
             seq: e.seq,
             kind: e.kind,
             from_state: e.from_state,

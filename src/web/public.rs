@@ -232,7 +232,7 @@ async fn party_step(
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
         let (case, party) = services::case_for_link(conn, &t)?;
-        let by = ActorRef { actor: party, user_id: None };
+        let by = ActorRef::without_account(party);
         services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
     })
     .await;

@@ -827,12 +827,13 @@ fn case_view(conn: &mut DbConnection, session: &Session, case: &CaseRow) -> Resu
     for e in &events {
         let who = match (&e.actor_user_id, e.actor_kind.as_str()) {
             (Some(id), _) => {
-                let user = store::user_by_id(conn, id)?;
-                format!(
-                    "{} ({})",
-                    user.map(|u| u.name).unwrap_or_default(),
-                    e.actor_role.clone().unwrap_or_default()
-                )
+                let mut name =
+                    |id: &str| store::user_by_id(conn, id).map(|u| u.map(|u| u.name).unwrap_or_default());
+                let holder = format!("{} ({})", name(id)?, e.actor_role.clone().unwrap_or_default());
+                match &e.token_issued_by {
+                    Some(issuer) => format!("{holder}, through an API token issued by {}", name(issuer)?),
+                    None => holder,
+                }
             }
             (None, "system") => "Redress (deadline)".into(),
             (None, kind) => kind.to_string(),

@@ -183,7 +183,7 @@ pub fn setup(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> Res
     let api_token =
         services::add_token(conn, ORG_SLUG, MODERATOR, "benchmark", None, now).map_err(err("add token"))?;
     let staff = services::authenticate_token(conn, &api_token).map_err(err("token"))?;
-    let poster = ActorRef { actor: Actor::Poster, user_id: None };
+    let poster = ActorRef::without_account(Actor::Poster);
     let system_sweep = |conn: &mut DbConnection, at| services::sweep(conn, svc, at).map_err(err("sweep"));
     let record = |conn: &mut DbConnection, email: Option<&str>, at| {
         services::record_removal(conn, svc, &staff, removal_input(email), at).map_err(err("record removal"))

@@ -119,7 +119,7 @@ pub fn staff_act(
         return Err(WorkflowError::NotPermitted { actor, action: probe, kind: status.kind }.into());
     }
     let action = build(parse_outcome(outcome, Some(status.kind))?);
-    let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
+    let by = ActorRef::staff(staff, actor);
     act(conn, svc, &case.id, action, &by, words, now)
 }
 
@@ -134,10 +134,7 @@ pub fn request_info(
 ) -> AppResult<CaseRow> {
     let case = find_case(conn, &staff.org, reference)?;
     let kind = status_of(&case)?.kind;
-    let by = ActorRef {
-        actor: staff.actor_for(kind, Some(Action::RequestInfo)),
-        user_id: Some(staff.user.id.clone()),
-    };
+    let by = ActorRef::staff(staff, staff.actor_for(kind, Some(Action::RequestInfo)));
     act(conn, svc, &case.id, Action::RequestInfo, &by, question, now)
 }
 
@@ -171,7 +168,7 @@ pub fn add_note(
         store::lock_case(conn, &case.id)?;
         let case = store::case_by_id(conn, &case.id)?;
         let role = staff.roles.first().copied().unwrap_or(Role::Admin);
-        let by = ActorRef { actor: Actor::Staff(role), user_id: Some(staff.user.id.clone()) };
+        let by = ActorRef::staff(staff, Actor::Staff(role));
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&note), now };
         record(conn, &ctx, &case, &standing_step(status_of(&case)?, EventKind::NoteAdded, vec![]))
     })

@@ -52,7 +52,7 @@ pub fn reissue_link(
             .into_iter()
             .find(|r| staff.roles.contains(r))
             .unwrap_or(Role::Admin);
-        let by = ActorRef { actor: Actor::Staff(role), user_id: Some(staff.user.id.clone()) };
+        let by = ActorRef::staff(staff, Actor::Staff(role));
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: None, now };
         let emails = match address {
             Some(_) => vec![domain::EmailOrder { template: EmailTemplate::LinkReissued, to: recipient }],

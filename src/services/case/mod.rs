@@ -161,6 +161,7 @@ fn record(
         outcome: step.outcome.map(|o| o.as_str().into()),
         body: words.map(str::to_string),
         created_at: to_db_time(now),
+        token_issued_by: by.token_issued_by.clone(),
     };
     crate::on_backend!(conn, |c| diesel::insert_into(case_events::table).values(&event).execute(c))?;
     tracing::info!(

@@ -183,7 +183,7 @@ pub fn record_removal(
         case.explanation = explanation.clone();
         case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
         case.recorded_by = Some(staff.user.id.clone());
-        let by = ActorRef { actor, user_id: Some(staff.user.id.clone()) };
+        let by = ActorRef::staff(staff, actor);
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&explanation), now };
         let case = insert_opened(conn, &ctx, case, &opening)?;
         // Without an address the notice cannot be emailed: the moderator is given a link to
@@ -230,7 +230,7 @@ pub fn submit_complaint(
         case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
         case.reporter_name = reporter_name;
         case.reporter_email = reporter_email;
-        let by = ActorRef { actor: Actor::Reporter, user_id: None };
+        let by = ActorRef::without_account(Actor::Reporter);
         let ctx = StepContext { svc, org: &org, by: &by, words: Some(&reason), now };
         let case = insert_opened(conn, &ctx, case, &opening)?;
         let private_link = Some(mint_link(conn, svc, &case, Actor::Reporter, now)?);

@@ -65,7 +65,7 @@ pub fn sweep_until(
     let mut failing: std::collections::HashSet<String> =
         sweep_failures::table.select(sweep_failures::case_id).load::<String>(conn)?.into_iter().collect();
     let mut report = SweepReport::default();
-    let system = ActorRef { actor: Actor::System, user_id: None };
+    let system = ActorRef::without_account(Actor::System);
     let mut seen = std::collections::HashSet::new();
     let due = passed.into_iter().map(|c| (c, false)).chain(unanswered.into_iter().map(|c| (c, true)));
     for ((id, reference, state_before), paused) in due {
@@ -267,7 +267,7 @@ fn send_reminders(
                 outcome: None,
                 emails: vec![domain::EmailOrder { template, to }],
             };
-            let by = ActorRef { actor: Actor::System, user_id: None };
+            let by = ActorRef::without_account(Actor::System);
             let ctx = StepContext { svc, org: &org, by: &by, words: None, now };
             record(conn, &ctx, &case, &step)?;
             report.reminded.push(case.reference.clone());
