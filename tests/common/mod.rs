@@ -398,130 +398,52 @@ impl TestApp {
     }
 
     /// One organisation with rules and its staff, plus a second organisation with its own
-    /// moderator.
+    /// moderator. Made through the library, as the CLI's `org add`, `rule add`, `user add` and
+    /// `token add` make them, without a process for each (the CLI has tests of its own).
     pub fn setup(&self) -> Cast {
-        self.cli_ok(&[
-            "org",
-            "add",
-            "--slug",
-            ORG,
-            "--name",
-            "Penrith CLP",
-            "--secretary-email",
-            SECRETARY,
-            "--prefix",
-            "PEN",
-        ]);
-        self.cli_ok(&[
-            "rule",
-            "add",
-            "--org",
-            ORG,
-            "--code",
-            "3a",
-            "--title",
-            "Personal attacks",
-            "--summary",
-            "Criticise views, never people: no insults or abuse.",
-        ]);
-        self.cli_ok(&[
-            "rule",
-            "add",
-            "--org",
-            ORG,
-            "--code",
-            "3e",
-            "--title",
-            "Legal risk",
-            "--summary",
-            "Nothing that could be libellous or breach copyright.",
-        ]);
-        self.cli_ok(&[
-            "user",
-            "add",
-            "--org",
-            ORG,
-            "--email",
-            MODERATOR,
-            "--name",
-            "Mo Derator",
-            "--role",
-            "moderator",
-        ]);
-        self.cli_ok(&[
-            "user",
-            "add",
-            "--org",
-            ORG,
-            "--email",
-            MODERATOR2,
-            "--name",
-            "Second Mod",
-            "--role",
-            "moderator",
-        ]);
-        self.cli_ok(&[
-            "user",
-            "add",
-            "--org",
-            ORG,
-            "--email",
-            SECRETARY,
-            "--name",
-            "Sec Retary",
-            "--role",
-            "secretary",
-        ]);
-        self.cli_ok(&[
-            "user",
-            "add",
-            "--org",
-            ORG,
-            "--email",
-            COMMITTEE,
-            "--name",
-            "Chair",
-            "--role",
-            "committee",
-        ]);
-        self.cli_ok(&["user", "add", "--org", ORG, "--email", ADMIN, "--name", "Admin", "--role", "admin"]);
-        self.cli_ok(&[
-            "org",
-            "add",
-            "--slug",
-            "westend",
-            "--name",
-            "West End Parish",
-            "--secretary-email",
-            "clerk@westend.example",
-        ]);
-        self.cli_ok(&[
-            "rule",
-            "add",
-            "--org",
-            "westend",
-            "--code",
-            "3a",
-            "--title",
-            "Abuse",
-            "--summary",
-            "No abuse.",
-        ]);
-        self.cli_ok(&[
-            "user",
-            "add",
-            "--org",
-            "westend",
-            "--email",
-            "mod@westend.example",
-            "--name",
-            "W Mod",
-            "--role",
-            "moderator",
-        ]);
-        let token = |org: &str, email: &str| {
-            self.cli_ok(&["token", "add", "--org", org, "--email", email]).trim().to_string()
+        use redress::services::{self, OrgInput};
+        let pool = redress::db::connect(&self.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        let conn = &mut *conn;
+        let now = chrono::Utc::now();
+        let org = |conn: &mut redress::db::DbConnection,
+                   slug: &str,
+                   name: &str,
+                   secretary: &str,
+                   prefix: Option<&str>| {
+            let input = OrgInput {
+                slug: slug.into(),
+                name: name.into(),
+                secretary_email: secretary.into(),
+                reference_prefix: prefix.map(str::to_string),
+                timezone: Some("Europe/London".into()),
+                appeal_window_days: None,
+                response_days: None,
+                escalation_window_days: None,
+                committee_target_days: None,
+            };
+            services::add_org(conn, input, now).unwrap();
         };
+        let rule =
+            |conn: &mut redress::db::DbConnection, org: &str, code: &str, title: &str, summary: &str| {
+                services::add_rule(conn, org, code, title, summary, now).unwrap();
+            };
+        let user = |conn: &mut redress::db::DbConnection, org: &str, email: &str, name: &str, role: &str| {
+            services::add_user(conn, org, email, name, role, None, now).unwrap();
+        };
+        org(conn, ORG, "Penrith CLP", SECRETARY, Some("PEN"));
+        rule(conn, ORG, "3a", "Personal attacks", "Criticise views, never people: no insults or abuse.");
+        rule(conn, ORG, "3e", "Legal risk", "Nothing that could be libellous or breach copyright.");
+        user(conn, ORG, MODERATOR, "Mo Derator", "moderator");
+        user(conn, ORG, MODERATOR2, "Second Mod", "moderator");
+        user(conn, ORG, SECRETARY, "Sec Retary", "secretary");
+        user(conn, ORG, COMMITTEE, "Chair", "committee");
+        user(conn, ORG, ADMIN, "Admin", "admin");
+        org(conn, "westend", "West End Parish", "clerk@westend.example", None);
+        rule(conn, "westend", "3a", "Abuse", "No abuse.");
+        user(conn, "westend", "mod@westend.example", "W Mod", "moderator");
+        let mut token =
+            |org: &str, email: &str| services::add_token(conn, org, email, "cli", None, now).unwrap();
         Cast {
             moderator: token(ORG, MODERATOR),
             secretary: token(ORG, SECRETARY),
