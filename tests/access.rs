@@ -130,8 +130,7 @@ fn world() -> World {
     let app = TestApp::start();
     let cast = app.setup();
     for email in [MODERATOR, SECRETARY, COMMITTEE, ADMIN, "mod@westend.example"] {
-        let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        app.set_password(email, PASSWORD);
     }
     // Case A and case B: removals with their own posters; case C: a complaint.
     let (status, a) = app.record_removal(&cast.moderator, json!({"author_email": "a@poster.example"}));

@@ -796,8 +796,7 @@ impl Answers for TestApp {
 // Getting cases into the states the routes act on.
 
 fn with_password(app: &TestApp, email: &str) {
-    let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.set_password(email, PASSWORD);
 }
 
 fn signed_in(app: &TestApp, email: &str) -> (WebClient, Auth) {

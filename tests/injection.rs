@@ -356,8 +356,7 @@ fn cli_ok(app: &TestApp, args: &[&str]) -> String {
 }
 
 fn signed_in(app: &TestApp, email: &str) -> WebClient {
-    let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.set_password(email, PASSWORD);
     let web = WebClient::new(&app.base_url);
     web.sign_in(email, PASSWORD);
     web

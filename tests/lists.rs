@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 const PASSWORD: &str = "correct horse battery staple";
 
 fn signed_in(app: &TestApp, email: &str) -> WebClient {
-    let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.set_password(email, PASSWORD);
     let web = WebClient::new(&app.base_url);
     web.sign_in(email, PASSWORD);
     web

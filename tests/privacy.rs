@@ -513,8 +513,7 @@ impl Round {
         self.app.cli_ok(&["user", "add", "--org", ORG, "--email", &email, "--name", &name, "--role", role]);
         let token = self.app.cli_ok(&["token", "add", "--org", ORG, "--email", &email]).trim().to_string();
         let password = format!("Pw-{}", Alphanumeric.sample_string(&mut self.rng, 24));
-        let out = self.app.cli_with_stdin(&["user", "password", "--email", &email], Some(&password));
-        assert!(out.status.success(), "setting {label}'s password: {}", String::from_utf8_lossy(&out.stderr));
+        self.app.set_password(&email, &password);
         let web = WebClient::new(&self.app.base_url);
         web.sign_in(&email, &password);
         self.secret(format!("{label}'s name ({name})"), &name, name_markers, Owner::Staff);

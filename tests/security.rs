@@ -26,8 +26,7 @@ fn try_sign_in(web: &WebClient, email: &str, password: &str) -> Page {
 
 fn with_passwords(app: &TestApp) {
     for email in [MODERATOR, ADMIN] {
-        let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        app.set_password(email, PASSWORD);
     }
 }
 

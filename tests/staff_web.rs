@@ -10,8 +10,7 @@ use serde_json::json;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn with_password(app: &TestApp, email: &str) {
-    let out = app.cli_with_stdin(&["user", "password", "--email", email], Some(PASSWORD));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.set_password(email, PASSWORD);
 }
 
 fn signed_in(app: &TestApp, email: &str) -> WebClient {

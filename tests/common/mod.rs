@@ -453,6 +453,13 @@ impl TestApp {
         }
     }
 
+    /// Sets a staff member's password through the library, as `redress user password` does.
+    pub fn set_password(&self, email: &str, password: &str) {
+        let pool = redress::db::connect(&self.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        redress::services::set_password(&mut conn, email, password).unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_string()
