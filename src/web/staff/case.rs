@@ -1,0 +1,398 @@
+//! The staff case page and the steps taken from it.
+
+use super::session::Staff;
+use super::AppState;
+use crate::auth::Session;
+use crate::db::{self, from_db_time, DbConnection};
+use crate::domain::deadline::{long_date, long_date_time, relative};
+use crate::domain::{self, Action, Actor, CaseKind, Outcome, Role};
+use crate::error::{AppError, AppResult, FieldErrors};
+use crate::services::{self};
+use crate::store::{self, CaseRow};
+use crate::validate;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// The case page.
+
+/// Everything about one case that staff may see, ready for a template.
+pub(super) fn case_view(
+    conn: &mut DbConnection,
+    session: &Session,
+    case: &CaseRow,
+) -> Result<Value, AppError> {
+    let org = org_of(session);
+    let tz = org.tz();
+    let now = Utc::now();
+    let status = services::status_of(case)?;
+    let events = store::events_of(conn, &case.id)?;
+    let emails = store::emails_of(conn, &case.id)?;
+    let mut timeline = Vec::new();
+    for e in &events {
+        let who = match (&e.actor_user_id, e.actor_kind.as_str()) {
+            (Some(id), _) => {
+                let mut name =
+                    |id: &str| store::user_by_id(conn, id).map(|u| u.map(|u| u.name).unwrap_or_default());
+                let holder = format!("{} ({})", name(id)?, e.actor_role.clone().unwrap_or_default());
+                match &e.token_issued_by {
+                    Some(issuer) => format!("{holder}, through an API token issued by {}", name(issuer)?),
+                    None => holder,
+                }
+            }
+            (None, "system") => "Redress (deadline)".into(),
+            (None, kind) => kind.to_string(),
+        };
+        let mails: Vec<Value> = emails
+            .iter()
+            .filter(|m| m.event_id.as_deref() == Some(e.id.as_str()))
+            .map(|m| {
+                json!({
+                    "to": m.to_address, "recipient_kind": m.recipient_kind, "template": m.template, "subject": m.subject,
+                    "status": m.status, "attempts": m.attempts, "last_error": m.last_error, "body": m.body_text,
+                    "queued": long_date_time(from_db_time(m.created_at), tz),
+                    "sent": m.sent_at.map(|t| long_date_time(from_db_time(t), tz)),
+                })
+            })
+            .collect();
+        timeline.push(json!({
+            "what": services::event_words(&e.kind, e.outcome.as_deref()),
+            "when": long_date_time(from_db_time(e.created_at), tz),
+            "who": who,
+            "words": e.body,
+            "emails": mails,
+        }));
+    }
+    let last_words = |kind: &str| events.iter().rev().find(|e| e.kind == kind).and_then(|e| e.body.clone());
+    let staff = session.staff().expect("an organisation is chosen");
+    let schedule = services::schedule_of(conn, org)?;
+    let may = |action: Action| {
+        let actor = staff.roles.iter().map(|r| Actor::Staff(*r)).find(|a| action.permitted(status.kind, *a));
+        actor.is_some_and(|a| domain::transition(&status, action, a, now, &schedule).is_ok())
+    };
+    let (respond_outcomes, decide_outcomes): (Vec<Outcome>, Vec<Outcome>) = {
+        let fits: Vec<Outcome> = Outcome::ALL.iter().copied().filter(|o| o.fits(status.kind)).collect();
+        (
+            fits.iter().copied().filter(|o| may(Action::Respond(*o))).collect(),
+            fits.iter().copied().filter(|o| may(Action::Decide(*o))).collect(),
+        )
+    };
+    let outcome_options = |list: &[Outcome]| -> Vec<Value> {
+        list.iter().map(|o| json!({ "value": o.as_str(), "label": outcome_label(*o) })).collect()
+    };
+    // The separation rule: whoever recorded a removal should not judge its appeal when another
+    // moderator could.
+    let mut separation_warning = false;
+    if !respond_outcomes.is_empty() && case.recorded_by.as_deref() == Some(session.user.id.as_str()) {
+        let moderators = store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?;
+        separation_warning = moderators.iter().any(|m| *m != session.user.email);
+    }
+    let due = case.due_at.map(from_db_time);
+    let can_reissue_link = [Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| session.has(*r));
+    let party_email =
+        if status.kind == CaseKind::Removal { &case.author_email } else { &case.reporter_email };
+    Ok(json!({
+        "case": {
+            "reference": case.reference,
+            "kind": case.kind,
+            "is_removal": status.kind == CaseKind::Removal,
+            "state": case.state,
+            "state_words": status.state.describe(),
+            "final": status.state.is_final(),
+            "overdue": case.overdue || due.is_some_and(|d| now > d),
+            "due_date": due.map(|d| long_date(d, tz)),
+            "due_relative": due.map(|d| relative(d, now, tz)),
+            "due_kind": status.due.map(|d| due_kind_words(d.kind)),
+            "platform": case.platform,
+            "content_url": case.content_url,
+            "content_text": case.content_text,
+            "author_name": case.author_name,
+            "author_email": case.author_email,
+            "notice_method": case.notice_method,
+            "reporter_name": case.reporter_name,
+            "reporter_email": case.reporter_email,
+            "explanation": case.explanation,
+            "rules": case.rules(),
+            "outcome": case.outcome,
+            "opened": long_date_time(from_db_time(case.created_at), tz),
+            "appeal": last_words("appeal_lodged"),
+            "response": last_words("response_given"),
+            "written_case": last_words("escalated"),
+        },
+        "timeline": timeline,
+        "respond_outcomes": outcome_options(&respond_outcomes),
+        "decide_outcomes": outcome_options(&decide_outcomes),
+        "can_request_info": may(Action::RequestInfo),
+        "paused": case.info_due_at.map(|t| json!({
+            "answer_by": long_date(from_db_time(t), tz),
+            "days_left": case.paused_days_left,
+        })),
+        "can_respond": !respond_outcomes.is_empty(),
+        "can_decide": !decide_outcomes.is_empty(),
+        "separation_warning": separation_warning,
+        "can_reissue_link": can_reissue_link,
+        "party_email": party_email,
+    }))
+}
+
+pub fn outcome_label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Reinstate => "Reinstate the post",
+        Outcome::Uphold => "Uphold the removal",
+        Outcome::Remove => "Remove the content",
+        Outcome::NoAction => "Take no action",
+    }
+}
+
+fn render_case(
+    state: &AppState,
+    session: &Session,
+    status: StatusCode,
+    mut view: Value,
+    form: &str,
+    values: &HashMap<String, String>,
+    errors: &FieldErrors,
+) -> HttpResponse {
+    let reference = view["case"]["reference"].as_str().unwrap_or_default().to_string();
+    view = with_errors(
+        view,
+        errors,
+        &[
+            ("outcome", "The outcome"),
+            ("reasons", "The reasons"),
+            ("question", "The question"),
+            ("note", "The note"),
+        ],
+    );
+    if let Value::Object(v) = &mut view {
+        v.insert("form".into(), json!(form));
+        v.insert(
+            "values".into(),
+            json!({
+                "outcome": values.get("outcome").cloned().unwrap_or_default(),
+                "reasons": values.get("reasons").cloned().unwrap_or_default(),
+                "question": values.get("question").cloned().unwrap_or_default(),
+                "note": values.get("note").cloned().unwrap_or_default(),
+            }),
+        );
+        v.insert("max_words".into(), json!(validate::WORDS_MAX));
+    }
+    let title =
+        if errors.is_empty() { format!("Case {reference}") } else { format!("Error: Case {reference}") };
+    staff_page(state, session, status, "staff/case", &title, view)
+}
+
+pub(super) async fn case_page(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let reference = path.into_inner();
+    let s = session.clone();
+    let result = db::run(&state.pool, move |conn| {
+        let case = services::find_case(conn, org_of(&s), &reference)?;
+        case_view(conn, &s, &case)
+    })
+    .await;
+    match result {
+        Ok(view) => {
+            render_case(&state, &session, StatusCode::OK, view, "", &HashMap::new(), &FieldErrors::new())
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+async fn staff_step(
+    state: web::Data<AppState>,
+    session: Session,
+    reference: String,
+    form: HashMap<String, String>,
+    decide: bool,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let (r, f) = (reference.clone(), form.clone());
+    let result = db::run(&state.pool, move |conn| {
+        let build = if decide { Action::Decide } else { Action::Respond };
+        services::staff_act(
+            conn,
+            &svc,
+            &staff,
+            &r,
+            build,
+            f.get("outcome").map(String::as_str),
+            f.get("reasons").map(String::as_str),
+            Utc::now(),
+        )
+    })
+    .await;
+    let form_name = if decide { "decision" } else { "response" };
+    finish_case_step(&state, &session, reference, form_name, &form, result).await
+}
+
+pub(super) async fn respond(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    staff_step(state, session, path.into_inner(), form.into_inner(), false).await
+}
+
+pub(super) async fn decide(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    staff_step(state, session, path.into_inner(), form.into_inner(), true).await
+}
+
+/// A case form with one text field (`field`): checks the CSRF token, runs `step` with that
+/// field's words, and finishes as every case step does.
+async fn one_field_step(
+    state: web::Data<AppState>,
+    session: Session,
+    reference: String,
+    form: HashMap<String, String>,
+    field: &'static str,
+    step: fn(
+        &mut DbConnection,
+        &services::Services,
+        &services::StaffContext,
+        &str,
+        Option<&str>,
+    ) -> AppResult<CaseRow>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let (r, words) = (reference.clone(), form.get(field).cloned());
+    let result = db::run(&state.pool, move |conn| step(conn, &svc, &staff, &r, words.as_deref())).await;
+    finish_case_step(&state, &session, reference, field, &form, result).await
+}
+
+pub(super) async fn request_info(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    one_field_step(
+        state,
+        session,
+        path.into_inner(),
+        form.into_inner(),
+        "question",
+        |conn, svc, staff, r, words| services::request_info(conn, svc, staff, r, words, Utc::now()),
+    )
+    .await
+}
+
+pub(super) async fn add_note(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    one_field_step(
+        state,
+        session,
+        path.into_inner(),
+        form.into_inner(),
+        "note",
+        |conn, svc, staff, r, words| {
+            services::add_note(conn, svc, staff, r, words, Utc::now())?;
+            services::find_case(conn, &staff.org, r)
+        },
+    )
+    .await
+}
+
+/// Revokes the case's private links and sends a new one; with no address to send it to, shows
+/// it once for staff to hand over.
+pub(super) async fn reissue_link(
+    state: web::Data<AppState>,
+    Staff(session): Staff,
+    path: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> HttpResponse {
+    if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
+        return staff_error(&state, &session, e);
+    }
+    let staff = session.staff().expect("an organisation is chosen");
+    let svc = state.services.clone();
+    let reference = path.into_inner();
+    let result =
+        db::run(&state.pool, move |conn| services::reissue_link(conn, &svc, &staff, &reference, Utc::now()))
+            .await;
+    match result {
+        Ok(done) => {
+            state.outbox_wake.notify_one();
+            match done.link_to_hand_over {
+                Some(link) => staff_page(
+                    &state,
+                    &session,
+                    StatusCode::OK,
+                    "staff/link_once",
+                    "New private link",
+                    json!({ "reference": done.case.reference, "link": link, "reissued": true }),
+                ),
+                None => see_other(&format!("/staff/cases/{}", done.case.reference)),
+            }
+        }
+        Err(e) => staff_error(&state, &session, e),
+    }
+}
+
+/// After a step on the case page: to the case on success, the form again with its errors and
+/// answers when the input was refused, an error page otherwise.
+async fn finish_case_step(
+    state: &AppState,
+    session: &Session,
+    reference: String,
+    form_name: &str,
+    form: &HashMap<String, String>,
+    result: Result<CaseRow, AppError>,
+) -> HttpResponse {
+    match result {
+        Ok(case) => {
+            state.outbox_wake.notify_one();
+            see_other(&format!("/staff/cases/{}", case.reference))
+        }
+        Err(AppError::Validation(errors)) => {
+            let s = session.clone();
+            let view = db::run(&state.pool, move |conn| {
+                let case = services::find_case(conn, org_of(&s), &reference)?;
+                case_view(conn, &s, &case)
+            })
+            .await;
+            match view {
+                Ok(view) => render_case(
+                    state,
+                    session,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    view,
+                    form_name,
+                    form,
+                    &errors,
+                ),
+                Err(e) => staff_error(state, session, e),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(event = "action_refused", actor = %session.user.id, error = %e.kind(), "case action refused");
+            staff_error(state, session, e)
+        }
+    }
+}
