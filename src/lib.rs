@@ -8,7 +8,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod jobs;
-pub mod lists;
 pub mod mail;
 pub mod security;
 pub mod server;

@@ -164,10 +164,11 @@ fn keyset_pages_return_every_case_exactly_once_while_cases_are_added() {
     let mut cursor = None;
     let mut previous: Option<(u8, Option<chrono::NaiveDateTime>, String)> = None;
     loop {
-        let page = redress::lists::queue_page(&mut conn, &org_id, None, None, cursor.as_ref(), 7).unwrap();
+        let page =
+            redress::store::lists::queue_page(&mut conn, &org_id, None, None, cursor.as_ref(), 7).unwrap();
         for c in &page.rows {
             // The queue's order: overdue first, then due soonest, then the id.
-            let key = (redress::lists::queue_segment(c), c.due_at, c.id.clone());
+            let key = (redress::store::lists::queue_segment(c), c.due_at, c.id.clone());
             if let Some(p) = &previous {
                 assert!(*p < key, "out of order: {p:?} then {key:?}");
             }
@@ -300,13 +301,13 @@ fn search_finds_closed_cases_by_each_field_and_filters_them() {
     let search = |q: &str| -> Vec<String> {
         let (status, list) = app.api(
             "GET",
-            &format!("/api/v1/cases?q={}", redress::lists::url_encode(q)),
+            &format!("/api/v1/cases?q={}", redress::store::lists::url_encode(q)),
             Some(&cast.moderator),
             None,
         );
         assert_eq!(status, 200, "{q}: {list}");
         let api = references(&list);
-        let page = web.get(&format!("/staff?q={}", redress::lists::url_encode(q)));
+        let page = web.get(&format!("/staff?q={}", redress::store::lists::url_encode(q)));
         assert_eq!(page.status, 200, "{q}: {}", page.body);
         assert_eq!(linked_references(&page.body), api, "the page and the API agree on {q:?}");
         assert!(!api.contains(&theirs), "another organisation's case found by {q:?}");
@@ -389,7 +390,7 @@ fn search_finds_closed_cases_by_each_field_and_filters_them() {
         "a AND OR NOT b",
         "'; DROP TABLE cases; --",
     ] {
-        let encoded = redress::lists::url_encode(q);
+        let encoded = redress::store::lists::url_encode(q);
         let (status, body) =
             app.api("GET", &format!("/api/v1/cases?q={encoded}"), Some(&cast.moderator), None);
         assert_eq!(status, 200, "{q:?}: {body}");
@@ -484,7 +485,7 @@ struct PlanRow {
 /// Every list and search query, as SQLite would run it: none scans the cases or the outbox.
 #[test]
 fn no_list_or_search_query_scans_cases_or_the_outbox_on_sqlite() {
-    use redress::lists::{self, CaseFilter, Cursor, Order, Search};
+    use redress::store::lists::{self, CaseFilter, Cursor, Order, Search};
     let dir = tempfile::tempdir().unwrap();
     let pool = redress::db::connect(&dir.path().join("plans.db").display().to_string(), 1).unwrap();
     let mut conn = pool.get().unwrap();

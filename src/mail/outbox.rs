@@ -520,9 +520,9 @@ pub fn list(
     org_slug: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
-) -> AppResult<crate::lists::Page<OutboxRow>> {
+) -> AppResult<crate::store::lists::Page<OutboxRow>> {
     use crate::db::schema::organisations;
-    use crate::lists::{self, Cursor, Order};
+    use crate::store::lists::{self, Cursor, Order};
     if let Some(status) = status {
         if !["pending", "sending", "sent", "failed", "cancelled"].contains(&status) {
             return Err(crate::error::AppError::field(

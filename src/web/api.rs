@@ -11,8 +11,8 @@ use super::AppState;
 use crate::db::{self, from_db_time};
 use crate::domain::{Action, CaseState};
 use crate::error::{AppError, AppResult};
-use crate::lists;
 use crate::services::{self, RemovalInput, StaffContext};
+use crate::store::lists;
 use crate::store::{self, CaseEvent, CaseRow, CitedRule, OutboxRow};
 
 routes! {

@@ -1,5 +1,7 @@
 //! Rows and queries. Functions here return `QueryResult` and know nothing of HTTP.
 
+pub mod lists;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
