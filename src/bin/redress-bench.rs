@@ -6,6 +6,8 @@
 //! `cargo run --release --bin redress-bench -- [--cases N] [--database URL] [--smoke]`
 #![forbid(unsafe_code)]
 
+#[path = "redress-bench/hello_world.rs"]
+mod hello_world;
 #[path = "redress-bench/http.rs"]
 mod http;
 #[path = "redress-bench/procs.rs"]
@@ -16,8 +18,13 @@ mod raw;
 mod report;
 #[path = "redress-bench/seed.rs"]
 mod seed;
+#[path = "redress-bench/sweeping.rs"]
+mod sweeping;
 #[path = "redress-bench/wrk.rs"]
 mod wrk;
+
+use hello_world::hello;
+use sweeping::{sweep, sweep_alone, Swept};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -560,82 +567,6 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
     Ok(report)
 }
 
-struct Swept {
-    /// How long it took and how many cases it marked overdue; none if abandoned.
-    outcome: Option<(Duration, usize)>,
-    open: i64,
-    due: i64,
-    rss_kib: u64,
-}
-
-/// Seeds a database of its own, then runs one sweep in a child process, killed after `limit`.
-fn sweep(backend: &Backend, name: &str, open: i64, due: i64, limit: Duration) -> Result<Swept, String> {
-    say(&format!("sweep: {} due among {} open", thousands(due as u64), thousands(open as u64)));
-    let url = backend.fresh(name)?;
-    let now = Utc::now();
-    let (pool, setup) = seed::prepare(&url, now)?;
-    // Open cases besides the due ones: the templates' fresh removals and appeal count among them.
-    let sizes = Sizes { history: 1, notice: 2, future: (open - due - 2).max(1), past: due };
-    seed::grow(&pool, &setup, now, sizes)?;
-    let at = Utc::now();
-    let (_, open, due) = {
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        let counts = seed::counts(&mut conn, at)?;
-        seed::settle(&mut conn)?;
-        counts
-    };
-    drop(pool);
-    // The sweep runs in a process of its own, as `redress sweep` would: its memory is then the
-    // sweep's alone, not the seeding's.
-    let mut child = std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["--sweep-only", &url, "--sweep-at", &at.to_rfc3339()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("starting the sweep: {e}"))?;
-    let started = Instant::now();
-    let outcome = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            let mut out = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                std::io::Read::read_to_string(&mut stdout, &mut out).map_err(|e| e.to_string())?;
-            }
-            if !status.success() {
-                return Err(format!("the sweep failed: {status}"));
-            }
-            let fields: Vec<u64> = out.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-            let [ms, marked, hwm] = fields[..] else { return Err(format!("the sweep printed {out:?}")) };
-            break Some((Duration::from_millis(ms), marked as usize, hwm));
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let rss_kib = outcome.map(|(_, _, hwm)| hwm).unwrap_or(0);
-    Ok(Swept { outcome: outcome.map(|(took, marked, _)| (took, marked)), open, due, rss_kib })
-}
-
-/// One sweep in this process, timed; with its peak memory.
-fn sweep_alone(url: &str, at: &str) -> Result<String, String> {
-    let at = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| e.to_string())?.with_timezone(&Utc);
-    let pool = redress::db::connect(url, 2).map_err(|e| e.to_string())?;
-    let mut conn = pool.get().map_err(|e| e.to_string())?;
-    let svc = seed::services()?;
-    let start = Instant::now();
-    let swept = redress::services::sweep(&mut conn, &svc, at).map_err(|e| format!("sweep: {e}"))?;
-    let took = start.elapsed();
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    Ok(format!("{} {} {hwm}", took.as_millis(), swept.marked_overdue.len()))
-}
-
 /// Signs in through the form, as a browser does; returns the session cookie.
 fn sign_in(port: u16) -> Result<String, String> {
     let csrf = redress::services::new_secret();
@@ -649,34 +580,4 @@ fn sign_in(port: u16) -> Result<String, String> {
     )?;
     expect(&resp, 303, "POST /sign-in")?;
     resp.cookie("redress_session").ok_or_else(|| "signing in set no session cookie".to_string())
-}
-
-/// The hello-world server: actix-web with the crate's features and its default worker count,
-/// answering every request with a body of the case page's size and its headers.
-fn hello(port: u16, body_bytes: usize, headers_file: Option<&Path>) -> Result<(), String> {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let headers: Vec<(String, String)> = match headers_file {
-        Some(path) => serde_json::from_str(&std::fs::read_to_string(path).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?,
-        None => vec![],
-    };
-    let body = web::Bytes::from("Hello, world!\n".repeat(body_bytes / 14 + 1)[..body_bytes].to_string());
-    actix_web::rt::System::new()
-        .block_on(async move {
-            HttpServer::new(move || {
-                let (body, headers) = (body.clone(), headers.clone());
-                App::new().default_service(web::to(move || {
-                    let mut response = HttpResponse::Ok();
-                    for (name, value) in &headers {
-                        response.insert_header((name.as_str(), value.as_str()));
-                    }
-                    let response = response.body(body.clone());
-                    async move { response }
-                }))
-            })
-            .bind(("127.0.0.1", port))?
-            .run()
-            .await
-        })
-        .map_err(|e| e.to_string())
 }
