@@ -7,7 +7,8 @@ use crate::db::schema::{memberships, organisations, sessions, trusted_devices, u
 use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::services::{self, hash_secret, new_secret, OrgInput};
+use crate::security::{hash_secret, new_secret, password_hasher};
+use crate::services::{self, OrgInput};
 use crate::store::{self, Organisation, User};
 use crate::validate::Checker;
 
@@ -48,19 +49,8 @@ impl Session {
 pub fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::password_hash::{phc::PasswordHash, PasswordVerifier};
     match PasswordHash::new(hash) {
-        Ok(parsed) => services::password_hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => password_hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
-    }
-}
-
-/// Checks a password against the rules: 8 to 128 characters and not a common password; no
-/// composition rules, which only make passwords harder to remember.
-pub fn check_new_password(c: &mut Checker, field: &str, password: &str) {
-    let len = password.chars().count();
-    if !(8..=128).contains(&len) {
-        c.fail(field, "must be 8 to 128 characters");
-    } else if crate::security::is_common_password(password) {
-        c.fail(field, "is one of the most common passwords, which attackers try first: choose another");
     }
 }
 
@@ -282,7 +272,7 @@ pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>
     services::org_from_input(&mut c, org_input.clone(), now);
     c.line("admin_name", Some(&input.admin_name), crate::validate::NAME_MAX, true);
     c.email("admin_email", Some(&input.admin_email), true);
-    check_new_password(&mut c, "password", &input.password);
+    crate::security::check_new_password(&mut c, "password", &input.password);
     let result = c.finish().and_then(|()| {
         write_tx(conn, |conn| {
             // Two first-run forms sent at once must not both find no organisation.

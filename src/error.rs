@@ -139,9 +139,7 @@ impl From<diesel::result::Error> for AppError {
             }
             // Another process held SQLite's write lock too long, or PostgreSQL could not
             // serialise two transactions: nothing was changed, and trying again will work.
-            if crate::db::is_busy(&e)
-                || matches!(kind, diesel::result::DatabaseErrorKind::SerializationFailure)
-            {
+            if is_busy(&e) || matches!(kind, diesel::result::DatabaseErrorKind::SerializationFailure) {
                 tracing::warn!(error = %e, "database busy; answered 503");
                 return AppError::Unavailable(
                     "The database is busy at the moment; nothing was changed. Please try again in a few seconds."
@@ -200,6 +198,18 @@ impl From<actix_web::error::BlockingError> for AppError {
 impl From<handlebars::RenderError> for AppError {
     fn from(e: handlebars::RenderError) -> Self {
         AppError::Internal(format!("template: {e}"))
+    }
+}
+
+/// Whether an error is SQLite's "database is locked" (or "busy"): another process held the
+/// write lock for longer than `busy_timeout`.
+pub fn is_busy(e: &diesel::result::Error) -> bool {
+    match e {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let m = info.message();
+            m.contains("database is locked") || m.contains("database is busy")
+        }
+        _ => false,
     }
 }
 

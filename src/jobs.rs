@@ -8,13 +8,24 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::db;
+use tokio::sync::Notify;
+
+use crate::db::{self, DbPool};
 use crate::mail::outbox::{self, Mailer, Stopping};
-use crate::web::AppState;
+use crate::services::Services;
+
+/// What the background jobs work with: the database, the use cases, and the bell that says
+/// mail was queued. Nothing of the web's.
+#[derive(Clone)]
+pub struct JobContext {
+    pub pool: DbPool,
+    pub services: Arc<Services>,
+    pub outbox_wake: Arc<Notify>,
+}
 
 /// Delivers the outbox whenever something is queued, and at least every `poll` otherwise (for
 /// retries, and for mail queued by another process), until `stop` is set.
-pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration, stop: Stopping) {
+pub async fn outbox_worker(state: JobContext, mailer: Arc<Mailer>, poll: Duration, stop: Stopping) {
     while !stop.load(Ordering::Relaxed) {
         match outbox::deliver_due(&state.pool, &mailer, Some(&stop)).await {
             Ok(report) if report.sent + report.retrying + report.failed > 0 => {
@@ -37,7 +48,7 @@ pub async fn outbox_worker(state: AppState, mailer: Arc<Mailer>, poll: Duration,
 
 /// Sweeps deadlines every `every`, with the real clock, until `stop` is set (and `halt`
 /// notified, to end the wait between sweeps).
-pub async fn sweeper(state: AppState, every: Duration, stop: Stopping, halt: Arc<tokio::sync::Notify>) {
+pub async fn sweeper(state: JobContext, every: Duration, stop: Stopping, halt: Arc<Notify>) {
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {

@@ -66,15 +66,20 @@ pub async fn run_with(
     let state = state(&config, pool)?;
     let mailer = Arc::new(Mailer::from_config(&config).map_err(|e| StartError::Setup(e.to_string()))?);
     let stop = crate::mail::outbox::Stopping::default();
+    let jobs = crate::jobs::JobContext {
+        pool: state.pool.clone(),
+        services: state.services.clone(),
+        outbox_wake: state.outbox_wake.clone(),
+    };
     let worker = actix_web::rt::spawn(crate::jobs::outbox_worker(
-        state.clone(),
+        jobs.clone(),
         mailer,
         Duration::from_secs(config.outbox_poll_secs),
         stop.clone(),
     ));
     let halt = Arc::new(Notify::new());
     let sweeper = actix_web::rt::spawn(crate::jobs::sweeper(
-        state.clone(),
+        jobs,
         Duration::from_secs(config.sweep_interval_secs),
         stop.clone(),
         halt.clone(),

@@ -101,7 +101,7 @@ fn sent_mail_is_threaded_by_message_id_and_keeps_no_link_in_the_record() {
     assert!(bodies[0].contains("[private link removed once sent]"));
     let hashes: Vec<String> = case_tokens::table.select(case_tokens::token_hash).load(&mut *conn).unwrap();
     assert!(!hashes.contains(&token));
-    assert!(hashes.contains(&redress::services::hash_secret(&token)));
+    assert!(hashes.contains(&redress::security::hash_secret(&token)));
     // And the link still works: the hash finds it.
     let (status, _) = app.get_page(&path_of(&notice.link().unwrap()));
     assert_eq!(status, 200);

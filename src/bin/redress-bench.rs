@@ -569,7 +569,7 @@ fn run(plan: &Plan, backend: &Backend, work_dir: &Path) -> Result<Report, String
 
 /// Signs in through the form, as a browser does; returns the session cookie.
 fn sign_in(port: u16) -> Result<String, String> {
-    let csrf = redress::services::new_secret();
+    let csrf = redress::security::new_secret();
     let body = http::form(&[("csrf", &csrf), ("email", seed::MODERATOR), ("password", seed::PASSWORD)]);
     let resp = http::request(
         port,

@@ -291,18 +291,6 @@ impl Drop for GatePass {
     }
 }
 
-/// Whether an error is SQLite's "database is locked" (or "busy"): another process held the
-/// write lock for longer than `busy_timeout`.
-pub fn is_busy(e: &diesel::result::Error) -> bool {
-    match e {
-        diesel::result::Error::DatabaseError(_, info) => {
-            let m = info.message();
-            m.contains("database is locked") || m.contains("database is busy")
-        }
-        _ => false,
-    }
-}
-
 /// `BEGIN IMMEDIATE`, tried again a few times, after a short random pause, when another
 /// process has held the write lock past `busy_timeout`: SQLite's own waiting polls the lock
 /// and can keep missing the moments it is free while another process writes without pause.

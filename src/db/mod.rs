@@ -4,8 +4,9 @@
 mod gate;
 pub mod schema;
 
+pub use crate::error::is_busy;
 use gate::idle;
-pub use gate::{is_busy, GatePass, WriteGate};
+pub use gate::{GatePass, WriteGate};
 
 use std::sync::Arc;
 use std::time::Duration;

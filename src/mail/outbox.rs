@@ -20,8 +20,7 @@ use crate::db::schema::{case_tokens, outbox};
 use crate::db::{self, to_db_time, DbConnection, DbPool};
 use crate::domain::Actor;
 use crate::error::AppResult;
-use crate::services;
-use crate::store::OutboxRow;
+use crate::store::{self, OutboxRow};
 
 /// Where a queued email to a poster or reporter carries its private link. The link is minted
 /// only as the email is sent, so the outbox never holds one: queued, failed and cancelled
@@ -262,7 +261,7 @@ fn with_link(
         Some(id) if row.body_text.contains(LINK_SLOT) => id,
         _ => return Ok((row.clone(), None)),
     };
-    let (token_id, secret) = services::mint_token(conn, case_id, party, Some(&row.id), now)?;
+    let (token_id, secret) = store::mint_token(conn, case_id, party, Some(&row.id), now)?;
     let mut sending = row.clone();
     sending.body_text = row.body_text.replace(LINK_SLOT, &secret);
     sending.body_html = row.body_html.as_ref().map(|html| html.replace(LINK_SLOT, &secret));

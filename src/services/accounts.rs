@@ -33,7 +33,7 @@ pub fn add_user(
         c.fail("role", "must be one of admin, moderator, secretary, committee");
     }
     if let Some(p) = password {
-        crate::auth::check_new_password(&mut c, "password", p);
+        crate::security::check_new_password(&mut c, "password", p);
     }
     c.finish()?;
     let role = role.expect("checked above");
@@ -76,7 +76,7 @@ pub fn add_user(
 /// Sets or replaces a staff member's password.
 pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> AppResult<()> {
     let mut c = Checker::new();
-    crate::auth::check_new_password(&mut c, "password", password);
+    crate::security::check_new_password(&mut c, "password", password);
     c.finish()?;
     let hash = hash_password(password)?;
     write_tx(conn, |conn| {

@@ -5,18 +5,17 @@ mod accounts;
 pub mod case;
 mod organisation;
 mod rules;
-mod secrets;
 mod tokens;
 
 pub use accounts::*;
 pub use case::*;
 pub use organisation::*;
 pub use rules::*;
-pub use secrets::*;
 pub use tokens::*;
 
 use crate::domain::{self, Action, Actor, CaseKind, Role};
 use crate::mail::EmailTemplates;
+use crate::security::{hash_password, hash_secret, new_secret};
 use crate::store::{Organisation, User};
 
 /// What the use cases need besides a connection: the email templates and where the public

@@ -2,12 +2,13 @@
 
 pub mod lists;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::schema::*;
-use crate::db::DbConnection;
+use crate::db::{new_id, to_db_time, DbConnection};
+use crate::domain::Actor;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = organisations)]
@@ -369,4 +370,28 @@ pub struct CaseAlert {
     pub kind: String,
     pub due_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
+}
+
+/// A new private link's secret for a party of a case, and the id of its row; only its hash is
+/// stored. `outbox_id` is the email it is minted for, if any.
+pub fn mint_token(
+    conn: &mut DbConnection,
+    case_id: &str,
+    party: Actor,
+    outbox_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> QueryResult<(String, String)> {
+    let (id, secret) = (new_id(), crate::security::new_secret());
+    diesel::insert_into(case_tokens::table)
+        .values(&CaseToken {
+            id: id.clone(),
+            case_id: case_id.to_string(),
+            party: party.kind_str().into(),
+            token_hash: crate::security::hash_secret(&secret),
+            created_at: to_db_time(now),
+            revoked_at: None,
+            outbox_id: outbox_id.map(str::to_string),
+        })
+        .execute(conn)?;
+    Ok((id, secret))
 }

@@ -116,6 +116,14 @@ fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, schedule: 
     domain::transition(status, action, party, Utc::now(), schedule).is_ok()
 }
 
+/// The case behind a private link, and who holds it, named in the request's log line.
+fn case_for_link(conn: &mut crate::db::DbConnection, secret: &str) -> Result<(CaseRow, Actor), AppError> {
+    let (case, party) = services::case_for_link(conn, secret)?;
+    super::edge::record_actor(party.kind_str());
+    super::edge::record_case(&case.reference);
+    Ok((case, party))
+}
+
 /// Builds the private page. Only what the party may see: no staff names, no other party's
 /// identity or contact details, no internal notes.
 fn build_page(
@@ -133,7 +141,7 @@ fn build_page(
             ("reason", "Your reason"),
         ],
     );
-    let (case, party) = services::case_for_link(conn, token)?;
+    let (case, party) = case_for_link(conn, token)?;
     let org = store::org_by_id(conn, &case.organisation_id)?;
     let status = services::status_of(&case)?;
     let schedule = services::schedule_of(conn, &org)?;
@@ -231,7 +239,7 @@ async fn party_step(
     };
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
-        let (case, party) = services::case_for_link(conn, &t)?;
+        let (case, party) = case_for_link(conn, &t)?;
         let by = ActorRef::without_account(party);
         services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
     })

@@ -198,7 +198,7 @@ pub fn anonymous_csrf(req: &HttpRequest, secure: bool) -> (String, Option<Cookie
     match req.cookie(csrf_cookie_name(secure)) {
         Some(c) if c.value().len() == 64 => (c.value().to_string(), None),
         _ => {
-            let token = crate::services::new_secret();
+            let token = crate::security::new_secret();
             let cookie = Cookie::build(csrf_cookie_name(secure), token.clone())
                 .path("/")
                 .http_only(true)

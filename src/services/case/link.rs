@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::db::schema::case_tokens;
-use crate::db::{new_id, to_db_time, write_tx, DbConnection};
+use crate::db::{to_db_time, write_tx, DbConnection};
 use crate::domain::{self, Actor, CaseKind, EmailTemplate, EventKind, Recipient, Role};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, CaseRow, CaseToken};
@@ -76,32 +76,8 @@ pub(super) fn mint_link(
     party: Actor,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
-    let (_, secret) = mint_token(conn, &case.id, party, None, now)?;
+    let (_, secret) = store::mint_token(conn, &case.id, party, None, now)?;
     Ok(format!("{}/c/{}", svc.base_url, secret))
-}
-
-/// A new private link's secret for a party of a case, and the id of its row; only its hash is
-/// stored. `outbox_id` is the email it is minted for, if any.
-pub fn mint_token(
-    conn: &mut DbConnection,
-    case_id: &str,
-    party: Actor,
-    outbox_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> QueryResult<(String, String)> {
-    let (id, secret) = (new_id(), new_secret());
-    diesel::insert_into(case_tokens::table)
-        .values(&CaseToken {
-            id: id.clone(),
-            case_id: case_id.to_string(),
-            party: party.kind_str().into(),
-            token_hash: hash_secret(&secret),
-            created_at: to_db_time(now),
-            revoked_at: None,
-            outbox_id: outbox_id.map(str::to_string),
-        })
-        .execute(conn)?;
-    Ok((id, secret))
 }
 
 /// The case behind a private link, and which party holds it.
@@ -122,7 +98,5 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
     let token = token.ok_or_else(not_found)?;
     let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
     let case = store::case_by_id(conn, &token.case_id)?;
-    crate::web::edge::record_actor(party.kind_str());
-    crate::web::edge::record_case(&case.reference);
     Ok((case, party))
 }
