@@ -9,6 +9,9 @@
 //! this (an empty settings form keeps every setting, hence the admin's 303), except the rows
 //! marked as acting, which come last.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -6,6 +6,9 @@
 //!
 //! With REDRESS_SCREENSHOTS=<folder> it also saves the screenshots the README shows.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::browser::Browser;

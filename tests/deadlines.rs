@@ -2,6 +2,9 @@
 //! reminders and alerts exactly once however the sweep is run, the dry run, and the paused
 //! clock through the API and the public page.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use chrono::{DateTime, Duration, Utc};

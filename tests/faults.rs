@@ -8,6 +8,9 @@
 //! Runs on a SQLite file, and on PostgreSQL too when TEST_DATABASE_URL is set (the SQLite-only
 //! scenarios then say so and skip).
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

@@ -5,6 +5,9 @@
 //! the payload's text must be there, escaped (so the field really was rendered, and the test can
 //! fail). Email subjects must stay one header line.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,6 +3,9 @@
 //! organisation's), bad page links and limits are refused with a message, and on SQLite no
 //! list or search query scans the cases or the outbox.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

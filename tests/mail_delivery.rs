@@ -1,5 +1,8 @@
 //! Mail is stored with its case before it is sent: a mail server that is down loses nothing.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! Email against a real SMTP server that misbehaves: down, busy (421), refusing (550); and the
 //! headers of what goes out: threading, Reply-To, multipart, nothing injected.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::web::WebClient;

@@ -15,6 +15,9 @@
 //! The seed is printed; `REDRESS_PRIVACY_SEED=N` replays a run, `REDRESS_PRIVACY_ROUNDS=N` changes
 //! how many rounds run.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeSet;

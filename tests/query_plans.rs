@@ -3,6 +3,9 @@
 //! prepared once and reused, and every foreign key has an index (without one, SQLite checks a
 //! change of the parent by reading the whole child table).
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,9 @@
 //! Passwords, sign-in throttling, the hashing pool, wrong-link throttling, replacing a leaked
 //! private link, and what the server's log may and may not hold.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

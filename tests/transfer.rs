@@ -2,6 +2,9 @@
 //! TEST_DATABASE_URL is set, another SQLite file otherwise): every case, event and email
 //! identical after the move, the counts printed and checked.
 
+// Tests unwrap: a failure there is the test failing, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -29,6 +29,8 @@ struct Event {
 }
 
 /// The shipped holidays, per nation: date → title.
+/// The data is part of the binary and its tests parse it, so it cannot fail at run time.
+#[allow(clippy::expect_used)]
 static SHIPPED: LazyLock<BTreeMap<Nation, BTreeMap<NaiveDate, String>>> = LazyLock::new(|| {
     let raw: BTreeMap<String, Division> = serde_json::from_str(include_str!("../../data/bank-holidays.json"))
         .expect("data/bank-holidays.json is valid (checked by its tests)");
@@ -57,7 +59,9 @@ pub fn shipped_holidays(nation: Nation) -> &'static BTreeMap<NaiveDate, String> 
     &SHIPPED[&nation]
 }
 
-/// The last day the shipped data covers, across every nation.
+/// The last day the shipped data covers, across every nation. The shipped data is never empty
+/// (its tests say so).
+#[allow(clippy::expect_used)]
 pub fn shipped_until() -> NaiveDate {
     SHIPPED
         .values()
@@ -90,7 +94,9 @@ impl Calendar {
         let mut d = day;
         let mut left = n;
         while left > 0 {
-            d = d.succ_opt().expect("a date before the end of time");
+            // The calendar ends in the year 262,142; a deadline there stays there.
+            let Some(next) = d.succ_opt() else { return d };
+            d = next;
             if self.is_working_day(d) {
                 left -= 1;
             }
@@ -103,7 +109,8 @@ impl Calendar {
         let mut d = day;
         let mut left = n;
         while left > 0 {
-            d = d.pred_opt().expect("a date after the start of time");
+            let Some(previous) = d.pred_opt() else { return d };
+            d = previous;
             if self.is_working_day(d) {
                 left -= 1;
             }

@@ -115,7 +115,11 @@ pub fn start_of_local_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
 /// later reading is used, so nobody loses time; where it does not exist (no zone in use here
 /// skips midnight, but some do) the last second before the gap ends the day.
 pub fn end_of_local_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
-    let mut time = NaiveTime::from_hms_opt(23, 59, 59).expect("a valid time of day");
+    const LAST_SECOND: NaiveTime = match NaiveTime::from_hms_opt(23, 59, 59) {
+        Some(t) => t,
+        None => panic!("23:59:59 is a time of day"),
+    };
+    let mut time = LAST_SECOND;
     loop {
         match tz.from_local_datetime(&day.and_time(time)) {
             LocalResult::Single(t) => return t.with_timezone(&Utc),

@@ -566,7 +566,7 @@ pub fn transition(
             ))
         }
         Action::DeadlinePassed if case.paused.is_some() => {
-            let pause = case.paused.expect("checked");
+            let Some(pause) = case.paused else { unreachable!("the arm's guard checked it") };
             if now <= pause.answer_by {
                 return Err(WorkflowError::NotDue);
             }

@@ -20,6 +20,7 @@ pub fn check_new_password(c: &mut crate::validate::Checker, field: &str, passwor
 
 /// argon2id at OWASP's floor (19 MiB, 2 iterations, 1 lane), spelt out rather than taken from
 /// the crate's defaults so that a dependency update cannot weaken stored hashes unnoticed.
+#[allow(clippy::expect_used)] // Fixed parameters within argon2's limits; every sign-in test uses them.
 pub fn password_hasher() -> argon2::Argon2<'static> {
     let params = argon2::Params::new(19 * 1024, 2, 1, None).expect("fixed argon2 parameters are valid");
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)

@@ -28,15 +28,17 @@ pub fn add_user(
     let mut c = Checker::new();
     let email = c.email("email", Some(email), true).unwrap_or_default().to_lowercase();
     let name = c.line("name", Some(name), validate::NAME_MAX, true).unwrap_or_default();
-    let role = Role::parse(role);
-    if role.is_none() {
+    let parsed = Role::parse(role);
+    if parsed.is_none() {
         c.fail("role", "must be one of admin, moderator, secretary, committee");
     }
     if let Some(p) = password {
         crate::security::check_new_password(&mut c, "password", p);
     }
     c.finish()?;
-    let role = role.expect("checked above");
+    let Some(role) = parsed else {
+        return Err(AppError::field("role", "must be one of admin, moderator, secretary, committee"));
+    };
     let password_hash = password.map(hash_password).transpose()?;
     write_tx(conn, |conn| {
         let org = find_org(conn, org_slug)?;

@@ -243,7 +243,10 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
         count("committee_target_count", &s.committee_target_count),
     ];
     c.finish()?;
-    let nation = nation.expect("checked above").as_str();
+    let Some(nation) = nation else {
+        return Err(AppError::field("nation", "Choose england-and-wales, scotland or northern-ireland"));
+    };
+    let nation = nation.as_str();
     let calendar_changed = response_reminder != org.response_reminder_days
         || committee_reminder != org.committee_reminder_days
         || nation != org.nation

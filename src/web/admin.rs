@@ -7,10 +7,9 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::session::Staff;
+use super::session::{Staff, StaffSession};
 use super::staff::{staff_error, staff_page};
 use super::AppState;
-use crate::auth::Session;
 use crate::db::{self, from_db_time};
 use crate::domain::calendar::Nation;
 use crate::domain::deadline::long_date_time;
@@ -42,7 +41,7 @@ fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Admin only, and for changes a valid CSRF token.
-fn guard(session: &Session, form: Option<&HashMap<String, String>>) -> Result<(), AppError> {
+fn guard(session: &StaffSession, form: Option<&HashMap<String, String>>) -> Result<(), AppError> {
     if let Some(form) = form {
         session.check_csrf(form.get("csrf").map(String::as_str))?;
     }
@@ -85,15 +84,15 @@ fn titled(title: &str, errors: &FieldErrors) -> String {
     }
 }
 
-fn org(session: &Session) -> store::Organisation {
-    session.org.clone().expect("the Staff extractor requires an organisation")
+fn org(session: &StaffSession) -> store::Organisation {
+    session.org().clone()
 }
 
 // Settings.
 
 async fn settings_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     values: &OrgSettings,
     errors: &FieldErrors,
@@ -186,7 +185,7 @@ async fn settings_submit(state: web::Data<AppState>, Staff(session): Staff, form
 
 async fn rules_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     values: &HashMap<String, String>,
     errors: &FieldErrors,
@@ -245,7 +244,7 @@ async fn rule_add(state: web::Data<AppState>, Staff(session): Staff, form: Form)
 
 fn rule_edit_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     code: &str,
     values: &HashMap<String, String>,
@@ -320,7 +319,7 @@ async fn rule_edit_submit(
 
 async fn users_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     values: &HashMap<String, String>,
     errors: &FieldErrors,
@@ -412,7 +411,7 @@ async fn role_remove(
 
 async fn tokens_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     new_token: Option<String>,
     errors: &FieldErrors,

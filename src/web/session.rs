@@ -139,7 +139,38 @@ impl FromRequest for SignedIn {
 }
 
 /// A signed-in staff member working within an organisation.
-pub struct Staff(pub Session);
+pub struct Staff(pub StaffSession);
+
+/// A signed-in session with an organisation chosen: what every staff page works in.
+#[derive(Clone)]
+pub struct StaffSession {
+    session: Session,
+    org: crate::store::Organisation,
+}
+
+impl StaffSession {
+    pub fn org(&self) -> &crate::store::Organisation {
+        &self.org
+    }
+
+    /// The staff context of the chosen organisation, for the use cases.
+    pub fn staff(&self) -> crate::services::StaffContext {
+        crate::services::StaffContext {
+            user: self.session.user.clone(),
+            org: self.org.clone(),
+            roles: self.session.roles.clone(),
+            token_issued_by: None,
+        }
+    }
+}
+
+impl std::ops::Deref for StaffSession {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
 
 impl FromRequest for Staff {
     type Error = Refusal;
@@ -149,10 +180,10 @@ impl FromRequest for Staff {
         let fut = load_session(req);
         Box::pin(async move {
             let session = fut.await?;
-            if session.org.is_none() {
+            let Some(org) = session.org.clone() else {
                 return Err(Refusal::ChooseOrganisation);
-            }
-            Ok(Staff(session))
+            };
+            Ok(Staff(StaffSession { session, org }))
         })
     }
 }

@@ -2,7 +2,6 @@
 
 use super::session::Staff;
 use super::AppState;
-use crate::auth::Session;
 use crate::db::{self, from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{self, Action, Actor, CaseKind, Outcome, Role};
@@ -24,7 +23,7 @@ use super::*;
 /// Everything about one case that staff may see, ready for a template.
 pub(super) fn case_view(
     conn: &mut DbConnection,
-    session: &Session,
+    session: &StaffSession,
     case: &CaseRow,
 ) -> Result<Value, AppError> {
     let org = org_of(session);
@@ -69,7 +68,7 @@ pub(super) fn case_view(
         }));
     }
     let last_words = |kind: &str| events.iter().rev().find(|e| e.kind == kind).and_then(|e| e.body.clone());
-    let staff = session.staff().expect("an organisation is chosen");
+    let staff = session.staff();
     let schedule = services::schedule_of(conn, org)?;
     let may = |action: Action| {
         let actor = staff.roles.iter().map(|r| Actor::Staff(*r)).find(|a| action.permitted(status.kind, *a));
@@ -151,7 +150,7 @@ pub fn outcome_label(o: Outcome) -> &'static str {
 
 fn render_case(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     mut view: Value,
     form: &str,
@@ -209,7 +208,7 @@ pub(super) async fn case_page(
 
 async fn staff_step(
     state: web::Data<AppState>,
-    session: Session,
+    session: StaffSession,
     reference: String,
     form: HashMap<String, String>,
     decide: bool,
@@ -217,7 +216,7 @@ async fn staff_step(
     if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
         return staff_error(&state, &session, e);
     }
-    let staff = session.staff().expect("an organisation is chosen");
+    let staff = session.staff();
     let svc = state.services.clone();
     let (r, f) = (reference.clone(), form.clone());
     let result = db::run(&state.pool, move |conn| {
@@ -260,7 +259,7 @@ pub(super) async fn decide(
 /// field's words, and finishes as every case step does.
 async fn one_field_step(
     state: web::Data<AppState>,
-    session: Session,
+    session: StaffSession,
     reference: String,
     form: HashMap<String, String>,
     field: &'static str,
@@ -275,7 +274,7 @@ async fn one_field_step(
     if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
         return staff_error(&state, &session, e);
     }
-    let staff = session.staff().expect("an organisation is chosen");
+    let staff = session.staff();
     let svc = state.services.clone();
     let (r, words) = (reference.clone(), form.get(field).cloned());
     let result = db::run(&state.pool, move |conn| step(conn, &svc, &staff, &r, words.as_deref())).await;
@@ -330,7 +329,7 @@ pub(super) async fn reissue_link(
     if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
         return staff_error(&state, &session, e);
     }
-    let staff = session.staff().expect("an organisation is chosen");
+    let staff = session.staff();
     let svc = state.services.clone();
     let reference = path.into_inner();
     let result =
@@ -359,7 +358,7 @@ pub(super) async fn reissue_link(
 /// answers when the input was refused, an error page otherwise.
 async fn finish_case_step(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     reference: String,
     form_name: &str,
     form: &HashMap<String, String>,

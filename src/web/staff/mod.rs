@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::{json, Value};
 
-use super::session::{self};
+use super::session::{self, StaffSession};
 use super::{form_errors, page_error, AppState};
 use crate::auth::Session;
 use crate::domain::Role;

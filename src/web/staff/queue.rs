@@ -2,7 +2,6 @@
 
 use super::session::Staff;
 use super::AppState;
-use crate::auth::Session;
 use crate::db::{self, from_db_time};
 use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{CaseKind, CaseState, DueKind, Role};
@@ -49,8 +48,8 @@ const FAILED_EMAILS_SHOWN: i64 = 10;
 /// How many of the cases the sweep cannot act on an admin sees on the work queue.
 const STUCK_CASES_SHOWN: i64 = 20;
 
-pub(super) fn org_of(session: &Session) -> &Organisation {
-    session.org.as_ref().expect("the Staff extractor requires an organisation")
+pub(super) fn org_of(session: &StaffSession) -> &Organisation {
+    session.org()
 }
 
 /// One row of a list of cases, with its deadline as a date and as a distance.

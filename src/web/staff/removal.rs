@@ -2,7 +2,6 @@
 
 use super::session::Staff;
 use super::AppState;
-use crate::auth::Session;
 use crate::db::{self};
 use crate::domain::Role;
 use crate::error::{AppError, FieldErrors};
@@ -51,7 +50,7 @@ fn removal_input(form: &HashMap<String, String>) -> RemovalInput {
 
 fn removal_page(
     state: &AppState,
-    session: &Session,
+    session: &StaffSession,
     status: StatusCode,
     conn_rules: Vec<store::PolicyRule>,
     form: &HashMap<String, String>,
@@ -113,7 +112,7 @@ pub(super) async fn removal_submit(
     if let Err(e) = session.require(&[Role::Moderator]) {
         return staff_error(&state, &session, e);
     }
-    let staff = session.staff().expect("an organisation is chosen");
+    let staff = session.staff();
     let input = removal_input(&form);
     let send = form.get("action").map(String::as_str) == Some("send");
     let svc = state.services.clone();
