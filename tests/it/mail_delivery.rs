@@ -1,11 +1,6 @@
 //! Mail is stored with its case before it is sent: a mail server that is down loses nothing.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

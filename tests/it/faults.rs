@@ -8,11 +8,6 @@
 //! Runs on a SQLite file, and on PostgreSQL too when TEST_DATABASE_URL is set (the SQLite-only
 //! scenarios then say so and skip).
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,16 +16,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::web::WebClient;
-use common::*;
+use crate::common::web::WebClient;
+use crate::common::*;
 use diesel::prelude::*;
 use serde_json::json;
 
 /// The scenarios load two cores hard: one at a time, so that one's timings are its own.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+fn one_at_a_time() -> crate::common::Alone {
+    crate::common::alone()
 }
 
 // -------------------------------------------------------------------------------------------

@@ -1,18 +1,13 @@
 //! Passwords, sign-in throttling, the hashing pool, wrong-link throttling, replacing a leaked
 //! private link, and what the server's log may and may not hold.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::web::{Page, WebClient};
-use common::*;
+use crate::common::web::{Page, WebClient};
+use crate::common::*;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "a long and unusual passphrase";

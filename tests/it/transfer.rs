@@ -2,12 +2,7 @@
 //! TEST_DATABASE_URL is set, another SQLite file otherwise): every case, event and email
 //! identical after the move, the counts printed and checked.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]
@@ -54,7 +49,7 @@ fn export_and_import_move_the_whole_history() {
     assert_eq!(status, 201);
     let out = app.cli_with_stdin(&["user", "password", "--email", ADMIN], Some("a long admin passphrase"));
     assert!(out.status.success());
-    let admin = common::web::WebClient::new(&app.base_url);
+    let admin = crate::common::web::WebClient::new(&app.base_url);
     admin.sign_in(ADMIN, "a long admin passphrase");
     let page = admin.submit(
         "/staff/admin/tokens",

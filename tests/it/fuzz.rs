@@ -8,16 +8,11 @@
 //!
 //! The bodies come from a seeded RNG; the seed is printed, and REDRESS_FUZZ_SEED repeats a run.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use common::web::WebClient;
-use common::*;
+use crate::common::web::WebClient;
+use crate::common::*;
 use diesel::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

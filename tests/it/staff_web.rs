@@ -1,13 +1,8 @@
 //! The staff pages over real HTTP: sign-in and sessions, who may see and do what, CSRF, and
 //! forms that keep their answers when they fail.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::web::{Page, WebClient};
-use common::*;
+use crate::common::web::{Page, WebClient};
+use crate::common::*;
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";

@@ -3,17 +3,12 @@
 //! prepared once and reused, and every foreign key has an index (without one, SQLite checks a
 //! change of the parent by reading the whole child table).
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::*;
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
@@ -27,12 +22,10 @@ struct Seen {
 }
 
 static RECORDING: AtomicBool = AtomicBool::new(false);
-/// The recorder sees every connection of this process: the tests here run one at a time so
-/// that one test's statements are not taken for another's.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+/// The recorder sees every connection of this process: these tests run alone, with no other
+/// test of the binary beside them, so that no other test's statements are taken for theirs.
+fn one_at_a_time() -> crate::common::Alone {
+    crate::common::alone()
 }
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
 

@@ -15,15 +15,10 @@
 //! The seed is printed; `REDRESS_PRIVACY_SEED=N` replays a run, `REDRESS_PRIVACY_ROUNDS=N` changes
 //! how many rounds run.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::web::WebClient;
-use common::*;
+use crate::common::web::WebClient;
+use crate::common::*;
 use rand::distr::{Alphanumeric, SampleString};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,13 +1,8 @@
 //! Every bad request gets its clear error and leaves the database exactly as it was.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn message(body: &serde_json::Value) -> String {

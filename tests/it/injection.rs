@@ -5,16 +5,11 @@
 //! the payload's text must be there, escaped (so the field really was rendered, and the test can
 //! fail). Email subjects must stay one header line.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::common::web::WebClient;
+use crate::common::*;
 use chrono::{DateTime, Duration, Utc};
-use common::web::WebClient;
-use common::*;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 

@@ -9,15 +9,10 @@
 //! this (an empty settings form keeps every setting, hence the admin's 303), except the rows
 //! marked as acting, which come last.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::web::{Page, WebClient};
-use common::*;
+use crate::common::web::{Page, WebClient};
+use crate::common::*;
 use serde_json::json;
 
 const PASSWORD: &str = "a long and unusual passphrase";

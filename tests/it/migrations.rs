@@ -1,8 +1,5 @@
 //! The two backends' migrations stay in step: the same migrations, under the same names.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 fn names(backend: &str) -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
     let mut names: Vec<String> = std::fs::read_dir(dir)

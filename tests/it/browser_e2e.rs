@@ -6,13 +6,8 @@
 //!
 //! With REDRESS_SCREENSHOTS=<folder> it also saves the screenshots the README shows.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::browser::Browser;
-use common::*;
+use crate::common::browser::Browser;
+use crate::common::*;
 
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -2,13 +2,8 @@
 //! reminders and alerts exactly once however the sweep is run, the dry run, and the paused
 //! clock through the API and the public page.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
+use crate::common::*;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
 use serde_json::json;
 
 fn at(s: &str) -> DateTime<Utc> {

@@ -1,13 +1,8 @@
 //! Email against a real SMTP server that misbehaves: down, busy (421), refusing (550); and the
 //! headers of what goes out: threading, Reply-To, multipart, nothing injected.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::web::WebClient;
-use common::*;
+use crate::common::web::WebClient;
+use crate::common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

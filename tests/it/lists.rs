@@ -3,16 +3,11 @@
 //! organisation's), bad page links and limits are refused with a message, and on SQLite no
 //! list or search query scans the cases or the outbox.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use common::web::WebClient;
-use common::*;
+use crate::common::web::WebClient;
+use crate::common::*;
 use diesel::prelude::*;
 use serde_json::{json, Value};
 

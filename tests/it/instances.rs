@@ -2,15 +2,10 @@
 //! case alerts the secretary exactly once — no duplicates, none missing. Runs on a SQLite file,
 //! and on PostgreSQL when TEST_DATABASE_URL is set.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use diesel::prelude::*;
 
 const CASES: usize = 1000;

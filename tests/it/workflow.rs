@@ -1,12 +1,7 @@
 //! Both kinds of case through every path of the ladder, over real HTTP, the real CLI and a
 //! real SMTP server, with each email's recipient and key content checked.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 fn due_date_words(app: &TestApp, reference: &str, token: &str) -> (String, String) {

@@ -14,6 +14,77 @@ use diesel::prelude::*;
 use mailin_embedded::{response, Handler, Response, Server};
 use serde_json::Value;
 
+// ---------------------------------------------------------------------------------------------
+// Tests that need the process to themselves.
+
+/// Who is running: tests side by side, or one test alone. Writers (a test that must be alone)
+/// go first: once one waits, no new test starts beside the others.
+struct Turns {
+    state: Mutex<TurnState>,
+    changed: std::sync::Condvar,
+}
+
+struct TurnState {
+    beside: usize,
+    alone: bool,
+    waiting_alone: usize,
+}
+
+static TURNS: Turns = Turns {
+    state: Mutex::new(TurnState { beside: 0, alone: false, waiting_alone: 0 }),
+    changed: std::sync::Condvar::new(),
+};
+
+thread_local! {
+    static HOLDS_ALONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Held by a test that must not share the process: no `TestApp` runs until it is dropped.
+pub struct Alone(());
+
+/// Held by every `TestApp`: it waits while a test runs alone.
+pub struct Beside(());
+
+pub fn alone() -> Alone {
+    let mut state = TURNS.state.lock().unwrap_or_else(|e| e.into_inner());
+    state.waiting_alone += 1;
+    while state.alone || state.beside > 0 {
+        state = TURNS.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.waiting_alone -= 1;
+    state.alone = true;
+    HOLDS_ALONE.with(|h| h.set(true));
+    Alone(())
+}
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        HOLDS_ALONE.with(|h| h.set(false));
+        TURNS.state.lock().unwrap_or_else(|e| e.into_inner()).alone = false;
+        TURNS.changed.notify_all();
+    }
+}
+
+/// A place beside the other tests, or none for the test that holds `alone()` itself.
+pub fn beside_others() -> Option<Beside> {
+    if HOLDS_ALONE.with(|h| h.get()) {
+        return None;
+    }
+    let mut state = TURNS.state.lock().unwrap_or_else(|e| e.into_inner());
+    while state.alone || state.waiting_alone > 0 {
+        state = TURNS.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.beside += 1;
+    Some(Beside(()))
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        TURNS.state.lock().unwrap_or_else(|e| e.into_inner()).beside -= 1;
+        TURNS.changed.notify_all();
+    }
+}
+
 /// One email as the SMTP server received it.
 #[derive(Debug, Clone)]
 pub struct Mail {
@@ -239,6 +310,8 @@ pub struct TestApp {
     server: Option<(actix_web::dev::ServerHandle, std::thread::JoinHandle<()>)>,
     pub smtp_port: u16,
     http: ureq::Agent,
+    /// Dropped last: the test's place beside the others.
+    _beside: Option<Beside>,
 }
 
 pub const ORG: &str = "penrith";
@@ -295,6 +368,7 @@ impl TestApp {
         postgres_if_asked: bool,
         change: impl FnOnce(&mut redress::config::Config),
     ) -> Self {
+        let beside = beside_others();
         let dir = tempfile::tempdir().unwrap();
         let fresh = if postgres_if_asked { fresh_postgres_database() } else { None };
         let (database_url, pg_database) = match fresh {
@@ -343,6 +417,7 @@ impl TestApp {
             smtp_port,
             http,
             server: Some((handle, thread)),
+            _beside: beside,
         };
         app.wait_until_up();
         app

@@ -4,13 +4,8 @@
 //! lodged appeal. Skipped, with a `SKIPPED browser test: …` line, where Chromium, chromedriver
 //! or axe-core is not installed, unless CI=true.
 
-// Tests unwrap: a failure there is the test failing, with its message.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::browser::{accessibility_report, base64_decode, Browser};
-use common::*;
+use crate::common::browser::{accessibility_report, base64_decode, Browser};
+use crate::common::*;
 use serde_json::json;
 
 /// The error summary of a page in its error state: "Error: " starts the title, the summary
