@@ -87,4 +87,18 @@ mod layers {
         }
         assert!(wrong.is_empty(), "uses against the layer order:\n{}", wrong.join("\n"));
     }
+
+    /// Web code asks the services and the store; it writes no query of its own.
+    #[test]
+    fn web_code_writes_no_sql() {
+        let mut wrong = vec![];
+        for (path, text) in sources("web") {
+            for (n, line) in text.lines().enumerate() {
+                if line.contains("diesel::") || line.contains("::table") || line.contains("sql_query") {
+                    wrong.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "queries in web code:\n{}", wrong.join("\n"));
+    }
 }
