@@ -87,6 +87,10 @@ impl EmailTemplates {
         if let Some(dir) = override_dir {
             sources.extend(read_folder(dir)?);
         }
+        // An email with no HTML template of its own is its text body in the shared layout.
+        for template in EmailTemplate::ALL {
+            sources.entry(format!("{template}/html")).or_insert_with(|| "{{> html_layout}}".to_string());
+        }
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);

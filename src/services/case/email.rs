@@ -273,6 +273,16 @@ mod email_snapshots {
             templates.render(EmailTemplate::AppealReceived, "westend", &ctx).unwrap().subject,
             "Appeal received: PEN-2026-0007"
         );
+        // With no HTML of its own, an email's HTML is its text in the shared layout; an
+        // organisation's own HTML wins for that organisation only.
+        let westend = templates.render(EmailTemplate::RemovalNotice, "westend", &ctx).unwrap();
+        assert!(westend.html.contains("your post was removed"), "{}", westend.html);
+        std::fs::write(own.join("html.hbs"), "<p>Our own notice about {{case.reference}}</p>").unwrap();
+        let templates = EmailTemplates::load(Some(dir.path())).unwrap();
+        let penrith = templates.render(EmailTemplate::RemovalNotice, "penrith", &ctx).unwrap();
+        assert_eq!(penrith.html, "<p>Our own notice about PEN-2026-0007</p>");
+        let westend_again = templates.render(EmailTemplate::RemovalNotice, "westend", &ctx).unwrap();
+        assert_eq!(westend_again.html, westend.html);
         // A broken override is refused at start-up, not at the first email.
         std::fs::write(everyone.join("text.hbs"), "{{#if}}").unwrap();
         assert!(EmailTemplates::load(Some(dir.path())).is_err());
