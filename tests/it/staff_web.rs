@@ -726,3 +726,33 @@ fn a_step_through_an_admin_issued_token_names_both_people() {
     let case_page = moderator.get(&format!("/staff/cases/{reference}"));
     assert!(case_page.body.contains("through an API token issued by Admin"), "{}", case_page.body);
 }
+
+/// A note is recorded in the role the case is with, not whichever of the writer's roles comes
+/// first alphabetically: an admin who is also a moderator writes as the moderator.
+#[test]
+fn a_note_is_recorded_in_the_role_the_case_is_with() {
+    let app = TestApp::start();
+    let cast = app.setup();
+    app.set_password(ADMIN, PASSWORD);
+    {
+        let pool = redress::db::connect(&app.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        redress::services::add_user(&mut conn, ORG, ADMIN, "Admin", "moderator", None, chrono::Utc::now())
+            .unwrap();
+    }
+    let (status, made) = app.record_removal(&cast.moderator, json!({}));
+    assert_eq!(status, 201, "{made}");
+    let reference = made["reference"].as_str().unwrap().to_string();
+    let (status, body) = app.api(
+        "POST",
+        &format!("/api/v1/cases/{reference}/notes"),
+        Some(&cast.admin),
+        Some(&json!({ "note": "Checked the screenshot." })),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, detail) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.admin), None);
+    let note =
+        detail["events"].as_array().unwrap().iter().find(|e| e["kind"] == "note_added").unwrap().clone();
+    assert_eq!(note["actor_email"], ADMIN, "{detail}");
+    assert_eq!(note["actor_role"], "moderator", "{detail}");
+}

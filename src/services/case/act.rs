@@ -148,6 +148,18 @@ pub(super) fn standing_step(
     Transition { from: Some(status.state), to: status, event, outcome: None, emails }
 }
 
+/// The role a note is written in. Every staff role may write one, so the role recorded is the
+/// one the case is with at its stage: the committee's and the secretary's once escalated, the
+/// moderators' before; an admin role only when the writer holds no other.
+fn note_role(staff: &StaffContext, state: CaseState) -> Role {
+    let order = if state == CaseState::Escalated {
+        [Role::Committee, Role::Secretary, Role::Moderator, Role::Admin]
+    } else {
+        [Role::Moderator, Role::Secretary, Role::Committee, Role::Admin]
+    };
+    order.into_iter().find(|r| staff.roles.contains(r)).unwrap_or(Role::Admin)
+}
+
 /// An internal note on a case: words for the organisation's own record, shown on staff pages,
 /// in the staff API and in emails to staff, never to the poster or the reporter. Any staff
 /// role may write one, on an open or a closed case; a note never changes the case.
@@ -167,9 +179,9 @@ pub fn add_note(
         c.finish()?;
         store::lock_case(conn, &case.id)?;
         let case = store::case_by_id(conn, &case.id)?;
-        let role = staff.roles.first().copied().unwrap_or(Role::Admin);
-        let by = ActorRef::staff(staff, Actor::Staff(role));
+        let status = status_of(&case)?;
+        let by = ActorRef::staff(staff, Actor::Staff(note_role(staff, status.state)));
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&note), now };
-        record(conn, &ctx, &case, &standing_step(status_of(&case)?, EventKind::NoteAdded, vec![]))
+        record(conn, &ctx, &case, &standing_step(status, EventKind::NoteAdded, vec![]))
     })
 }
