@@ -84,6 +84,23 @@ fn titled(title: &str, errors: &FieldErrors) -> String {
     }
 }
 
+/// How an admin's change ended: done, input refused (shown again on the form, a conflict on
+/// the field it concerns), or an error page.
+enum Ended<T> {
+    Done(T),
+    Refused(FieldErrors),
+    Failed(AppError),
+}
+
+fn ended<T>(result: Result<T, AppError>, conflict_field: &str) -> Ended<T> {
+    match result {
+        Ok(done) => Ended::Done(done),
+        Err(AppError::Validation(errors)) => Ended::Refused(errors),
+        Err(AppError::Conflict(m)) => Ended::Refused(FieldErrors::from([(conflict_field.to_string(), m)])),
+        Err(e) => Ended::Failed(e),
+    }
+}
+
 fn org(session: &StaffSession) -> store::Organisation {
     session.org().clone()
 }
@@ -172,12 +189,12 @@ async fn settings_submit(state: web::Data<AppState>, Staff(session): Staff, form
         info_answer_days: get("info_answer_days", &current.info_answer_days),
     };
     let (o, v) = (org(&session), values.clone());
-    match db::run(&state.pool, move |conn| services::update_org(conn, &o, &v)).await {
-        Ok(()) => see_other("/staff/admin?saved=1"),
-        Err(AppError::Validation(errors)) => {
+    match ended(db::run(&state.pool, move |conn| services::update_org(conn, &o, &v)).await, "name") {
+        Ended::Done(()) => see_other("/staff/admin?saved=1"),
+        Ended::Refused(errors) => {
             settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &values, &errors).await
         }
-        Err(e) => staff_error(&state, &session, e),
+        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }
 
@@ -229,16 +246,12 @@ async fn rule_add(state: web::Data<AppState>, Staff(session): Staff, form: Form)
         services::add_rule(conn, &slug, &get("code"), &get("title"), &get("summary"), Utc::now())
     })
     .await;
-    match result {
-        Ok(_) => see_other("/staff/admin/rules"),
-        Err(AppError::Validation(errors)) => {
+    match ended(result, "code") {
+        Ended::Done(_) => see_other("/staff/admin/rules"),
+        Ended::Refused(errors) => {
             rules_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
         }
-        Err(AppError::Conflict(m)) => {
-            let errors = FieldErrors::from([("code".to_string(), m)]);
-            rules_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
-        }
-        Err(e) => staff_error(&state, &session, e),
+        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }
 
@@ -306,12 +319,12 @@ async fn rule_edit_submit(
         services::update_rule(conn, &o, &c, &get("title"), &get("summary"), Utc::now())
     })
     .await;
-    match result {
-        Ok(()) => see_other("/staff/admin/rules"),
-        Err(AppError::Validation(errors)) => {
+    match ended(result, "title") {
+        Ended::Done(()) => see_other("/staff/admin/rules"),
+        Ended::Refused(errors) => {
             rule_edit_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &code, &form, &errors)
         }
-        Err(e) => staff_error(&state, &session, e),
+        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }
 
@@ -375,16 +388,12 @@ async fn user_add(state: web::Data<AppState>, Staff(session): Staff, form: Form)
         )
     })
     .await;
-    match result {
-        Ok(_) => see_other("/staff/admin/users"),
-        Err(AppError::Validation(errors)) => {
+    match ended(result, "role") {
+        Ended::Done(_) => see_other("/staff/admin/users"),
+        Ended::Refused(errors) => {
             users_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
         }
-        Err(AppError::Conflict(m)) => {
-            let errors = FieldErrors::from([("role".to_string(), m)]);
-            users_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
-        }
-        Err(e) => staff_error(&state, &session, e),
+        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }
 
@@ -510,48 +519,22 @@ async fn closure_add(state: web::Data<AppState>, Staff(session): Staff, form: Fo
     }
     let day_text = form.get("day").cloned().unwrap_or_default();
     let title = form.get("title").cloned().unwrap_or_default();
-    let Ok(day) = chrono::NaiveDate::parse_from_str(day_text.trim(), "%Y-%m-%d") else {
-        let errors = FieldErrors::from([(
-            "day".to_string(),
-            "Enter the date as YYYY-MM-DD, for example 2026-12-24".to_string(),
-        )]);
-        return settings_page(
-            &state,
-            &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &OrgSettings::of(&org(&session)),
-            &errors,
-        )
-        .await;
+    let result = match chrono::NaiveDate::parse_from_str(day_text.trim(), "%Y-%m-%d") {
+        Ok(day) => {
+            let o = org(&session);
+            db::run(&state.pool, move |conn| {
+                services::add_closed_day(conn, None, Some(&o), day, &title, Utc::now())
+            })
+            .await
+        }
+        Err(_) => Err(AppError::field("day", "Enter the date as YYYY-MM-DD, for example 2026-12-24")),
     };
-    let o = org(&session);
-    match db::run(&state.pool, move |conn| {
-        services::add_closed_day(conn, None, Some(&o), day, &title, Utc::now())
-    })
-    .await
-    {
-        Ok(()) => see_other("/staff/admin"),
-        Err(AppError::Validation(errors)) => {
-            settings_page(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &OrgSettings::of(&org(&session)),
-                &errors,
-            )
-            .await
+    match ended(result, "day") {
+        Ended::Done(()) => see_other("/staff/admin"),
+        Ended::Refused(errors) => {
+            let current = OrgSettings::of(&org(&session));
+            settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &current, &errors).await
         }
-        Err(AppError::Conflict(m)) => {
-            let errors = FieldErrors::from([("day".to_string(), m)]);
-            settings_page(
-                &state,
-                &session,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &OrgSettings::of(&org(&session)),
-                &errors,
-            )
-            .await
-        }
-        Err(e) => staff_error(&state, &session, e),
+        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }
