@@ -33,17 +33,6 @@ impl Session {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
-
-    /// The staff context of the selected organisation, for the use cases.
-    pub fn staff(&self) -> Option<services::StaffContext> {
-        let org = self.org.clone()?;
-        Some(services::StaffContext {
-            user: self.user.clone(),
-            org,
-            roles: self.roles.clone(),
-            token_issued_by: None,
-        })
-    }
 }
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
