@@ -1,10 +1,8 @@
 //! Staff sign-in: password checks and server-side sessions kept in the database.
 
 use chrono::{DateTime, Duration, Utc};
-use diesel::prelude::*;
 
-use crate::db::schema::{memberships, organisations, sessions, trusted_devices, users};
-use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
+use crate::db::{from_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::security::{hash_secret, new_secret, password_hasher};
@@ -44,13 +42,8 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// The organisations a user belongs to, with their roles in each.
-pub fn memberships_of(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Organisation, Vec<Role>)>> {
-    let rows: Vec<(Organisation, String)> = memberships::table
-        .inner_join(organisations::table)
-        .filter(memberships::user_id.eq(user_id))
-        .order((organisations::name, memberships::role))
-        .select((Organisation::as_select(), memberships::role))
-        .load(conn)?;
+pub fn memberships_of(conn: &mut DbConnection, user_id: &str) -> AppResult<Vec<(Organisation, Vec<Role>)>> {
+    let rows = store::membership_rows(conn, user_id)?;
     let mut out: Vec<(Organisation, Vec<Role>)> = Vec::new();
     for (org, role) in rows {
         let Some(role) = Role::parse(&role) else { continue };
@@ -81,13 +74,9 @@ pub fn sign_in_candidate(
     let user = store::user_by_email(conn, email.trim())?;
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let trusted_device = match (&user, device) {
-        (Some(user), Some(device)) => trusted_devices::table
-            .filter(trusted_devices::token_hash.eq(hash_secret(device)))
-            .filter(trusted_devices::user_id.eq(&user.id))
-            .filter(trusted_devices::created_at.ge(to_db_time(Utc::now() - DEVICE_LIFETIME)))
-            .count()
-            .get_result::<i64>(conn)?
-            .gt(&0),
+        (Some(user), Some(device)) => {
+            store::device_trusted(conn, &hash_secret(device), &user.id, Utc::now() - DEVICE_LIFETIME)?
+        }
         _ => false,
     };
     let user = user.filter(|u| u.password_hash.is_some());
@@ -111,41 +100,16 @@ pub fn start_session(
         // The browser's previous session, if it had one, ends here rather than lingering
         // until it times out.
         if let Some(old) = replacing {
-            diesel::delete(sessions::table.filter(sessions::id_hash.eq(hash_secret(old)))).execute(conn)?;
+            store::delete_session(conn, &hash_secret(old))?;
         }
-        diesel::insert_into(sessions::table)
-            .values((
-                sessions::id_hash.eq(hash_secret(&secret)),
-                sessions::user_id.eq(&user.id),
-                sessions::organisation_id.eq(if orgs.len() == 1 { Some(orgs[0].0.id.clone()) } else { None }),
-                sessions::csrf_token.eq(new_secret()),
-                sessions::created_at.eq(to_db_time(now)),
-                sessions::last_seen_at.eq(to_db_time(now)),
-            ))
-            .execute(conn)?;
+        let org_id = if orgs.len() == 1 { Some(orgs[0].0.id.as_str()) } else { None };
+        store::insert_session(conn, &hash_secret(&secret), &user.id, org_id, &new_secret(), now)?;
         if let Some(device) = &device {
-            diesel::insert_into(trusted_devices::table)
-                .values((
-                    trusted_devices::token_hash.eq(hash_secret(device)),
-                    trusted_devices::user_id.eq(&user.id),
-                    trusted_devices::created_at.eq(to_db_time(now)),
-                ))
-                .execute(conn)?;
+            store::insert_trusted_device(conn, &hash_secret(device), &user.id, now)?;
         }
         // Sessions that ran out, and trusted devices whose cookie has expired, are deleted here
         // (sessions also when presented), so neither table keeps every sign-in ever made.
-        diesel::delete(
-            sessions::table.filter(
-                sessions::last_seen_at
-                    .lt(to_db_time(now - IDLE_LIMIT))
-                    .or(sessions::created_at.lt(to_db_time(now - ABSOLUTE_LIMIT))),
-            ),
-        )
-        .execute(conn)?;
-        diesel::delete(
-            trusted_devices::table.filter(trusted_devices::created_at.lt(to_db_time(now - DEVICE_LIFETIME))),
-        )
-        .execute(conn)?;
+        store::purge_sign_ins(conn, now - IDLE_LIMIT, now - ABSOLUTE_LIMIT, now - DEVICE_LIFETIME)?;
         Ok::<_, AppError>(())
     })?;
     Ok((secret, device))
@@ -164,30 +128,18 @@ const DUMMY_HASH: &str =
 /// The session behind a cookie, if it is still alive. Seeing it keeps it alive.
 pub fn load(conn: &mut DbConnection, secret: &str, now: DateTime<Utc>) -> AppResult<Option<Session>> {
     let id_hash = hash_secret(secret);
-    let row: Option<(String, Option<String>, String, chrono::NaiveDateTime, chrono::NaiveDateTime)> =
-        sessions::table
-            .filter(sessions::id_hash.eq(&id_hash))
-            .select((
-                sessions::user_id,
-                sessions::organisation_id,
-                sessions::csrf_token,
-                sessions::created_at,
-                sessions::last_seen_at,
-            ))
-            .get_result(conn)
-            .optional()?;
-    let Some((user_id, org_id, csrf, created, seen)) = row else { return Ok(None) };
-    if now - from_db_time(seen) > IDLE_LIMIT || now - from_db_time(created) > ABSOLUTE_LIMIT {
-        diesel::delete(sessions::table.filter(sessions::id_hash.eq(&id_hash))).execute(conn)?;
+    let Some(row) = store::session_by_hash(conn, &id_hash)? else { return Ok(None) };
+    let (seen, created) = (from_db_time(row.last_seen_at), from_db_time(row.created_at));
+    if now - seen > IDLE_LIMIT || now - created > ABSOLUTE_LIMIT {
+        store::delete_session(conn, &id_hash)?;
         return Ok(None);
     }
     // Writing on every request would serialise all reads behind the write lock; a minute of
     // slack on a 30-minute limit costs nothing.
-    if now - from_db_time(seen) > Duration::minutes(1) {
-        diesel::update(sessions::table.filter(sessions::id_hash.eq(&id_hash)))
-            .set(sessions::last_seen_at.eq(to_db_time(now)))
-            .execute(conn)?;
+    if now - seen > Duration::minutes(1) {
+        store::touch_session(conn, &id_hash, now)?;
     }
+    let (user_id, org_id, csrf) = (row.user_id, row.organisation_id, row.csrf_token);
     let Some(user) = store::user_by_id(conn, &user_id)? else { return Ok(None) };
     let (org, roles) = match org_id {
         Some(id) => {
@@ -206,8 +158,7 @@ pub fn load(conn: &mut DbConnection, secret: &str, now: DateTime<Utc>) -> AppRes
 }
 
 pub fn sign_out(conn: &mut DbConnection, id_hash: &str) -> AppResult<()> {
-    diesel::delete(sessions::table.filter(sessions::id_hash.eq(id_hash))).execute(conn)?;
-    Ok(())
+    Ok(store::delete_session(conn, id_hash)?)
 }
 
 /// Switches the session to another organisation the user belongs to.
@@ -217,15 +168,12 @@ pub fn select_org(conn: &mut DbConnection, session: &Session, slug: &str) -> App
     if store::roles_of(conn, &session.user.id, &org.id)?.is_empty() {
         return Err(AppError::NotFound("No such organisation.".into()));
     }
-    diesel::update(sessions::table.filter(sessions::id_hash.eq(&session.id_hash)))
-        .set(sessions::organisation_id.eq(Some(org.id)))
-        .execute(conn)?;
+    store::set_session_org(conn, &session.id_hash, &org.id)?;
     Ok(())
 }
 
 pub fn setup_needed(conn: &mut DbConnection) -> AppResult<bool> {
-    let n: i64 = users::table.count().get_result(conn)?;
-    Ok(n == 0)
+    Ok(store::user_count(conn)? == 0)
 }
 
 /// What the first-run form collects.
@@ -273,10 +221,13 @@ pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>
             services::add_user(
                 conn,
                 input.org_slug.trim(),
-                &input.admin_email,
-                &input.admin_name,
-                "admin",
-                Some(&input.password),
+                services::NewMember {
+                    email: &input.admin_email,
+                    name: &input.admin_name,
+                    role: "admin",
+                    password: Some(&input.password),
+                },
+                services::ChangedBy::CommandLine,
                 now,
             )?;
             Ok(())

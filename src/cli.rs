@@ -405,7 +405,8 @@ fn run(cli: Cli) -> Result<(), String> {
             set(&mut s.response_reminder_days, a.response_reminder_days.map(|d| d.to_string()));
             set(&mut s.committee_reminder_days, a.committee_reminder_days.map(|d| d.to_string()));
             set(&mut s.info_answer_days, a.info_answer_days.map(|d| d.to_string()));
-            services::update_org(&mut conn, &org, &s).map_err(|e| e.to_string())?;
+            services::update_org(&mut conn, &org, &s, services::ChangedBy::CommandLine, now)
+                .map_err(|e| e.to_string())?;
             println!("updated {}", org.slug);
             Ok(())
         }
@@ -422,7 +423,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Export { org, output } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let data = crate::transfer::export(&mut conn, &org).map_err(|e| e.to_string())?;
+            let data = crate::services::transfer::export(&mut conn, &org).map_err(|e| e.to_string())?;
             let json = serde_json::to_string(&data).map_err(|e| e.to_string())?;
             match output {
                 Some(path) => std::fs::write(&path, json)
@@ -448,11 +449,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     buf
                 }
             };
-            let data: crate::transfer::OrgExport =
+            let data: crate::store::transfer::OrgExport =
                 serde_json::from_str(&text).map_err(|e| format!("this is not a Redress export: {e}"))?;
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let c = crate::transfer::import(&mut conn, &data, &mut std::io::stderr())
+            let c = crate::services::transfer::import(&mut conn, &data, &mut std::io::stderr())
                 .map_err(|e| e.to_string())?;
             println!(
                 "imported {}: {} users, {} cases, {} events, {} emails, {} other rows; counts checked",
@@ -500,8 +501,16 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Holiday { command: HolidayCommand::Add { nation, date, title } } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            services::add_closed_day(&mut conn, Some(nation), None, date, &title, now)
-                .map_err(|e| e.to_string())?;
+            services::add_closed_day(
+                &mut conn,
+                Some(nation),
+                None,
+                date,
+                &title,
+                services::ChangedBy::CommandLine,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
             println!("{date} is now a bank holiday in {nation}");
             Ok(())
         }
@@ -509,16 +518,32 @@ fn run(cli: Cli) -> Result<(), String> {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             let org = services::find_org(&mut conn, &org).map_err(|e| e.to_string())?;
-            services::add_closed_day(&mut conn, None, Some(&org), date, &title, now)
-                .map_err(|e| e.to_string())?;
+            services::add_closed_day(
+                &mut conn,
+                None,
+                Some(&org),
+                date,
+                &title,
+                services::ChangedBy::CommandLine,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
             println!("{date} is now a closure day of {}", org.slug);
             Ok(())
         }
         Command::Rule { command: RuleCommand::Add { org, code, title, summary } } => {
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let rule = services::add_rule(&mut conn, &org, &code, &title, &summary, now)
-                .map_err(|e| e.to_string())?;
+            let rule = services::add_rule(
+                &mut conn,
+                &org,
+                &code,
+                &title,
+                &summary,
+                services::ChangedBy::CommandLine,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
             println!("added rule {} ({})", rule.code, rule.title);
             Ok(())
         }
@@ -534,8 +559,19 @@ fn run(cli: Cli) -> Result<(), String> {
             let password = if password_stdin { Some(read_password()?) } else { None };
             let pool = open()?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let user = services::add_user(&mut conn, &org, &email, &name, &role, password.as_deref(), now)
-                .map_err(|e| e.to_string())?;
+            let user = services::add_user(
+                &mut conn,
+                &org,
+                services::NewMember {
+                    email: &email,
+                    name: &name,
+                    role: &role,
+                    password: password.as_deref(),
+                },
+                services::ChangedBy::CommandLine,
+                now,
+            )
+            .map_err(|e| e.to_string())?;
             println!("{} is now {role} in {org}", user.email);
             Ok(())
         }

@@ -170,6 +170,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    org_events (id) {
+        id -> Text,
+        organisation_id -> Text,
+        actor_user_id -> Nullable<Text>,
+        token_issued_by -> Nullable<Text>,
+        kind -> Text,
+        subject -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     closed_days (id) {
         id -> Text,
         nation -> Nullable<Text>,
@@ -213,6 +226,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_alerts,
     trusted_devices,
     sweep_failures,
+    org_events,
 );
 
 diesel::table! {

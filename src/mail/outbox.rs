@@ -16,8 +16,7 @@ use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
-use crate::db::schema::{case_tokens, outbox};
-use crate::db::{self, to_db_time, DbConnection, DbPool};
+use crate::db::{self, DbConnection, DbPool};
 use crate::domain::Actor;
 use crate::error::AppResult;
 use crate::store::{self, OutboxRow};
@@ -169,80 +168,10 @@ pub struct Thread {
 const GIVE_UP_AFTER: chrono::Duration = chrono::Duration::hours(48);
 
 pub fn thread_of(conn: &mut DbConnection, row: &OutboxRow) -> QueryResult<Thread> {
-    use crate::db::schema::organisations;
-    let reply_to: Option<String> = organisations::table
-        .find(&row.organisation_id)
-        .select(organisations::secretary_email)
-        .get_result(conn)
-        .optional()?;
-    let earlier = match &row.case_id {
-        Some(case_id) => outbox::table
-            .filter(outbox::case_id.eq(case_id))
-            .filter(outbox::to_address.eq(&row.to_address))
-            .filter(
-                outbox::created_at
-                    .lt(row.created_at)
-                    .or(outbox::created_at.eq(row.created_at).and(outbox::id.lt(&row.id))),
-            )
-            .order((outbox::created_at, outbox::id))
-            .select(outbox::id)
-            .load(conn)?,
-        None => vec![],
-    };
-    Ok(Thread { reply_to, earlier })
-}
-
-/// Claims one due email for the claim `claim_id`: a pending one whose time has come, or one
-/// left "sending" by a worker whose lease ran out. A row is taken only if the guarded update
-/// changes it, so a row another worker took in the meantime is skipped. With the row comes
-/// whether a lease ran out on it: the server may have accepted it already.
-pub fn claim(
-    conn: &mut DbConnection,
-    now: DateTime<Utc>,
-    lease: chrono::Duration,
-    claim_id: &str,
-) -> QueryResult<Option<(OutboxRow, bool)>> {
-    let now_db = to_db_time(now);
-    // Two look-ups, each along an index; a few candidates each, in case another worker takes
-    // the first.
-    let pending: Vec<String> = outbox::table
-        .filter(outbox::status.eq("pending"))
-        .filter(outbox::next_attempt_at.le(now_db))
-        .order(outbox::next_attempt_at)
-        .limit(4)
-        .select(outbox::id)
-        .load(conn)?;
-    let lapsed: Vec<String> = outbox::table
-        .filter(outbox::status.eq("sending"))
-        .filter(outbox::locked_until.lt(now_db))
-        .order(outbox::locked_until)
-        .limit(4)
-        .select(outbox::id)
-        .load(conn)?;
-    let candidates = lapsed.into_iter().map(|id| (id, true)).chain(pending.into_iter().map(|id| (id, false)));
-    for (id, lapsed) in candidates {
-        let taken = diesel::update(
-            outbox::table.filter(outbox::id.eq(&id)).filter(
-                outbox::status
-                    .eq("pending")
-                    .and(outbox::next_attempt_at.le(now_db))
-                    .or(outbox::status.eq("sending").and(outbox::locked_until.lt(now_db))),
-            ),
-        )
-        .set((
-            outbox::status.eq("sending"),
-            outbox::locked_until.eq(Some(to_db_time(now + lease))),
-            outbox::attempts.eq(outbox::attempts + 1),
-            outbox::claim_id.eq(Some(claim_id)),
-            outbox::sending_since.eq(Some(now_db)),
-        ))
-        .execute(conn)?;
-        if taken == 1 {
-            let row = outbox::table.find(&id).select(OutboxRow::as_select()).get_result(conn)?;
-            return Ok(Some((row, lapsed)));
-        }
-    }
-    Ok(None)
+    Ok(Thread {
+        reply_to: store::secretary_email_of(conn, &row.organisation_id)?,
+        earlier: store::earlier_in_thread(conn, row)?,
+    })
 }
 
 /// The email as this attempt sends it: one to a party of a case gets a private link minted
@@ -266,13 +195,6 @@ fn with_link(
     sending.body_text = row.body_text.replace(LINK_SLOT, &secret);
     sending.body_html = row.body_html.as_ref().map(|html| html.replace(LINK_SLOT, &secret));
     Ok((sending, Some(token_id)))
-}
-
-/// A link whose email did not go is revoked: no one has it, and the retry carries a new one.
-fn revoke_unsent_link(conn: &mut DbConnection, token_id: &str, now: DateTime<Utc>) -> QueryResult<usize> {
-    diesel::update(case_tokens::table.find(token_id))
-        .set(case_tokens::revoked_at.eq(Some(to_db_time(now))))
-        .execute(conn)
 }
 
 /// The SMTP reply code in a failure, for the log: the reply's text often repeats the
@@ -330,59 +252,6 @@ pub fn redact_links(body: &str) -> String {
     out
 }
 
-/// The row as its claim left it: still "sending" under this claim id.
-macro_rules! held_by {
-    ($row:expr, $claim:expr) => {
-        outbox::table
-            .filter(outbox::id.eq(&$row.id))
-            .filter(outbox::status.eq("sending"))
-            .filter(outbox::claim_id.eq($claim))
-    };
-}
-
-/// Records that the mail server accepted the email. 0 when the claim was lost meanwhile.
-fn record_sent(
-    conn: &mut DbConnection,
-    row: &OutboxRow,
-    claim: &str,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    diesel::update(held_by!(row, claim))
-        .set((
-            outbox::status.eq("sent"),
-            outbox::sent_at.eq(Some(to_db_time(now))),
-            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-            outbox::claim_id.eq(None::<String>),
-            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
-            outbox::last_error.eq(None::<String>),
-            outbox::body_text.eq(redact_links(&row.body_text)),
-            outbox::body_html.eq(row.body_html.as_deref().map(redact_links)),
-        ))
-        .execute(conn)
-}
-
-fn record_failure(
-    conn: &mut DbConnection,
-    row: &OutboxRow,
-    claim: &str,
-    permanent: bool,
-    reason: &str,
-    retry_after: chrono::Duration,
-    now: DateTime<Utc>,
-) -> QueryResult<usize> {
-    let status = if permanent { "failed" } else { "pending" };
-    diesel::update(held_by!(row, claim))
-        .set((
-            outbox::status.eq(status),
-            outbox::last_error.eq(Some(reason.chars().take(1000).collect::<String>())),
-            outbox::next_attempt_at.eq(to_db_time(now + retry_after)),
-            outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-            outbox::claim_id.eq(None::<String>),
-            outbox::sending_since.eq(None::<chrono::NaiveDateTime>),
-        ))
-        .execute(conn)
-}
-
 /// Whether the process is stopping: senders finish the email in hand and take no other.
 pub type Stopping = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
@@ -433,7 +302,9 @@ async fn deliver_one_by_one(
         let (lease, mine) = (mailer.lease, claim_id.clone());
         let claimed = db::run(pool, move |conn| {
             db::write_tx(conn, |conn| {
-                let Some((row, lapsed)) = claim(conn, Utc::now(), lease, &mine)? else { return Ok(None) };
+                let Some((row, lapsed)) = store::claim_email(conn, Utc::now(), lease, &mine)? else {
+                    return Ok(None);
+                };
                 let thread = thread_of(conn, &row)?;
                 let (sending, token_id) = with_link(conn, &row, Utc::now())?;
                 Ok(Some((row, lapsed, sending, token_id, thread)))
@@ -476,12 +347,23 @@ async fn deliver_one_by_one(
             let recorded = db::run(pool, move |conn| {
                 db::write_tx(conn, |conn| {
                     let n = match outcome {
-                        Ok(()) => record_sent(conn, &r, &mine, now)?,
+                        Ok(()) => {
+                            let html = r.body_html.as_deref().map(redact_links);
+                            store::record_sent(
+                                conn,
+                                &r.id,
+                                &mine,
+                                &redact_links(&r.body_text),
+                                html.as_deref(),
+                                now,
+                            )?
+                        }
                         Err((permanent, reason)) => {
                             if let Some(token_id) = &token {
-                                revoke_unsent_link(conn, token_id, now)?;
+                                // No one has the link, and the retry carries a new one.
+                                store::revoke_link(conn, token_id, now)?;
                             }
-                            record_failure(conn, &r, &mine, permanent, &reason, retry_after, now)?
+                            store::record_failure(conn, &r.id, &mine, permanent, &reason, retry_after, now)?
                         }
                     };
                     Ok(n)
@@ -520,7 +402,6 @@ pub fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<crate::store::lists::Page<OutboxRow>> {
-    use crate::db::schema::organisations;
     use crate::store::lists::{self, Cursor, Order};
     if let Some(status) = status {
         if !["pending", "sending", "sent", "failed", "cancelled"].contains(&status) {
@@ -536,12 +417,9 @@ pub fn list(
     let cursor = cursor.map(|c| Cursor::decode(c.trim(), Order::Outbox)).transpose()?;
     let org_id = match org_slug {
         Some(slug) => Some(
-            organisations::table
-                .filter(organisations::slug.eq(slug))
-                .select(organisations::id)
-                .get_result::<String>(conn)
-                .optional()?
-                .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?,
+            store::org_by_slug(conn, slug)?
+                .ok_or_else(|| crate::error::AppError::NotFound(format!("no organisation {slug:?}")))?
+                .id,
         ),
         None => None,
     };
@@ -551,18 +429,7 @@ pub fn list(
 /// Queues an email again, at once: a failed or cancelled one, or a pending one waiting out
 /// its backoff. A sent email is never sent twice.
 pub fn retry(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> AppResult<()> {
-    let n = diesel::update(outbox::table.filter(outbox::id.eq(id)).filter(outbox::status.eq_any([
-        "failed",
-        "cancelled",
-        "pending",
-    ])))
-    .set((
-        outbox::status.eq("pending"),
-        outbox::next_attempt_at.eq(to_db_time(now)),
-        outbox::locked_until.eq(None::<chrono::NaiveDateTime>),
-    ))
-    .execute(conn)?;
-    if n == 0 {
+    if !store::requeue_email(conn, id, now)? {
         return Err(crate::error::AppError::Conflict(format!(
             "email {id} does not exist, or is sent or being sent"
         )));
@@ -572,12 +439,7 @@ pub fn retry(conn: &mut DbConnection, id: &str, now: DateTime<Utc>) -> AppResult
 
 /// Stops an email that has not gone out.
 pub fn cancel(conn: &mut DbConnection, id: &str) -> AppResult<()> {
-    let n = diesel::update(
-        outbox::table.filter(outbox::id.eq(id)).filter(outbox::status.eq_any(["failed", "pending"])),
-    )
-    .set((outbox::status.eq("cancelled"), outbox::locked_until.eq(None::<chrono::NaiveDateTime>)))
-    .execute(conn)?;
-    if n == 0 {
+    if !store::cancel_email(conn, id)? {
         return Err(crate::error::AppError::Conflict(format!(
             "email {id} does not exist, or is sent, being sent or cancelled"
         )));

@@ -2,10 +2,8 @@
 //! of members, and taking a role away.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{memberships, sessions, trusted_devices, users};
 use crate::db::{new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
@@ -16,15 +14,24 @@ use super::*;
 
 /// Adds a staff member to an organisation with a role. Someone who already has an account gets
 /// the extra role; a password, when given, is set.
+/// Who is to join an organisation, as a form or the command line gives them.
+#[derive(Debug, Clone, Copy)]
+pub struct NewMember<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub role: &'a str,
+    /// For a new account only: an existing one keeps its own.
+    pub password: Option<&'a str>,
+}
+
 pub fn add_user(
     conn: &mut DbConnection,
     org_slug: &str,
-    email: &str,
-    name: &str,
-    role: &str,
-    password: Option<&str>,
+    member: NewMember,
+    by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<User> {
+    let NewMember { email, name, role, password } = member;
     let mut c = Checker::new();
     let email = c.email("email", Some(email), true).unwrap_or_default().to_lowercase();
     let name = c.line("name", Some(name), validate::NAME_MAX, true).unwrap_or_default();
@@ -55,22 +62,24 @@ pub fn add_user(
             Some(user) => user,
             None => {
                 let user = User { id: new_id(), email, name, password_hash, created_at: to_db_time(now) };
-                diesel::insert_into(users::table).values(&user).execute(conn)?;
+                store::insert_user(conn, &user)?;
                 user
             }
         };
         if store::roles_of(conn, &user.id, &org.id)?.iter().any(|r| r == role.as_str()) {
             return Err(AppError::Conflict(format!("{} is already {} in {}", user.email, role, org.slug)));
         }
-        diesel::insert_into(memberships::table)
-            .values(&store::Membership {
+        store::insert_membership(
+            conn,
+            &store::Membership {
                 id: new_id(),
                 user_id: user.id.clone(),
                 organisation_id: org.id.clone(),
                 role: role.as_str().to_string(),
                 created_at: to_db_time(now),
-            })
-            .execute(conn)?;
+            },
+        )?;
+        log_change(conn, &org.id, by, OrgChange::MemberAdded, &user.email, Some(role.as_str().into()), now)?;
         Ok(user)
     })
 }
@@ -84,11 +93,9 @@ pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> App
     write_tx(conn, |conn| {
         let user = store::user_by_email(conn, email.trim())?
             .ok_or_else(|| AppError::NotFound(format!("no user with email {email:?}")))?;
-        diesel::update(users::table.find(&user.id)).set(users::password_hash.eq(Some(hash))).execute(conn)?;
         // A new password is often set because the old one leaked: whoever signed in with it is
         // signed out, and browsers it trusted are trusted no more.
-        diesel::delete(sessions::table.filter(sessions::user_id.eq(&user.id))).execute(conn)?;
-        diesel::delete(trusted_devices::table.filter(trusted_devices::user_id.eq(&user.id))).execute(conn)?;
+        store::set_password_hash(conn, &user.id, &hash)?;
         Ok(())
     })
 }
@@ -104,12 +111,7 @@ pub struct MemberView {
 }
 
 pub fn members(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<MemberView>> {
-    let rows: Vec<(User, String)> = memberships::table
-        .inner_join(users::table)
-        .filter(memberships::organisation_id.eq(&org.id))
-        .order((users::name, users::email, memberships::role))
-        .select((User::as_select(), memberships::role))
-        .load(conn)?;
+    let rows = store::member_rows(conn, &org.id)?;
     let mut out: Vec<MemberView> = Vec::new();
     for (user, role) in rows {
         match out.iter_mut().find(|m| m.user_id == user.id) {
@@ -127,32 +129,30 @@ pub fn members(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<Mem
 }
 
 /// Takes a role away. The last admin of an organisation keeps theirs, so nobody is locked out.
-pub fn remove_role(conn: &mut DbConnection, org: &Organisation, user_id: &str, role: Role) -> AppResult<()> {
+pub fn remove_role(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    user_id: &str,
+    role: Role,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     write_tx(conn, |conn| {
         if role == Role::Admin {
             // Two admins removing each other at once must not both see two admins and leave
             // none: the organisation's row is locked while counting (PostgreSQL; SQLite
             // writes one at a time anyway).
             store::lock_org(conn, &org.id)?;
-            let admins: i64 = memberships::table
-                .filter(memberships::organisation_id.eq(&org.id))
-                .filter(memberships::role.eq("admin"))
-                .count()
-                .get_result(conn)?;
+            let admins = store::count_with_role(conn, &org.id, Role::Admin.as_str())?;
             if admins <= 1 {
                 return Err(AppError::Conflict("An organisation needs at least one admin.".into()));
             }
         }
-        let n = diesel::delete(
-            memberships::table
-                .filter(memberships::organisation_id.eq(&org.id))
-                .filter(memberships::user_id.eq(user_id))
-                .filter(memberships::role.eq(role.as_str())),
-        )
-        .execute(conn)?;
-        if n == 0 {
+        if !store::delete_membership(conn, &org.id, user_id, role.as_str())? {
             return Err(AppError::NotFound("No such role to remove.".into()));
         }
+        let email = store::user_by_id(conn, user_id)?.map(|u| u.email).unwrap_or_default();
+        log_change(conn, &org.id, by, OrgChange::RoleRemoved, &email, Some(role.as_str().into()), now)?;
         Ok(())
     })
 }

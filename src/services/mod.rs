@@ -2,12 +2,15 @@
 //! the case, one event, and the outbox rows of the emails it causes — all or nothing.
 
 mod accounts;
+mod audit;
 pub mod case;
 mod organisation;
 mod rules;
 mod tokens;
+pub mod transfer;
 
 pub use accounts::*;
+pub use audit::*;
 pub use case::*;
 pub use organisation::*;
 pub use rules::*;

@@ -2,17 +2,17 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{cases, closed_days, organisations};
 use crate::db::{new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::calendar::{Calendar, Nation};
 use crate::domain::deadline::Clock;
-use crate::domain::{CaseState, DayCount, Schedule};
+use crate::domain::{DayCount, Schedule};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, Organisation};
 use crate::validate::{self, Checker};
+
+use super::{log_change, ChangedBy, OrgChange};
 
 // ---------------------------------------------------------------------------------------------
 // Organisations, rules, users, tokens.
@@ -139,7 +139,7 @@ pub fn add_org(conn: &mut DbConnection, input: OrgInput, now: DateTime<Utc>) -> 
                 ),
             ));
         }
-        diesel::insert_into(organisations::table).values(&org).execute(conn)?;
+        store::insert_org(conn, &org)?;
         Ok(org)
     })
 }
@@ -194,9 +194,45 @@ impl OrgSettings {
     }
 }
 
+/// The settings that differ, by the words of the settings page.
+fn settings_changed(before: &OrgSettings, after: &OrgSettings) -> Vec<&'static str> {
+    let pairs = [
+        ("name", &before.name, &after.name),
+        ("secretary's email address", &before.secretary_email, &after.secretary_email),
+        ("time zone", &before.timezone, &after.timezone),
+        ("appeal window", &before.appeal_window_days, &after.appeal_window_days),
+        ("response time", &before.response_days, &after.response_days),
+        ("escalation window", &before.escalation_window_days, &after.escalation_window_days),
+        ("committee target", &before.committee_target_days, &after.committee_target_days),
+        ("nation", &before.nation, &after.nation),
+        ("how the appeal window is counted", &before.appeal_window_count, &after.appeal_window_count),
+        ("how the response time is counted", &before.response_count, &after.response_count),
+        (
+            "how the escalation window is counted",
+            &before.escalation_window_count,
+            &after.escalation_window_count,
+        ),
+        (
+            "how the committee target is counted",
+            &before.committee_target_count,
+            &after.committee_target_count,
+        ),
+        ("response reminder", &before.response_reminder_days, &after.response_reminder_days),
+        ("committee reminder", &before.committee_reminder_days, &after.committee_reminder_days),
+        ("time to answer a question", &before.info_answer_days, &after.info_answer_days),
+    ];
+    pairs.into_iter().filter(|(_, a, b)| a.trim() != b.trim()).map(|(label, _, _)| label).collect()
+}
+
 /// Changes an organisation's settings. New deadline lengths apply to clocks started from now
 /// on; a deadline already running keeps the date people were given.
-pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) -> AppResult<()> {
+pub fn update_org(
+    conn: &mut DbConnection,
+    org: &Organisation,
+    s: &OrgSettings,
+    by: ChangedBy,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     let mut c = Checker::new();
     let name = c.line("name", Some(&s.name), validate::NAME_MAX, true).unwrap_or_default();
     let secretary_email = c.email("secretary_email", Some(&s.secretary_email), true).unwrap_or_default();
@@ -254,41 +290,34 @@ pub fn update_org(conn: &mut DbConnection, org: &Organisation, s: &OrgSettings) 
         || counts[1] != org.response_count
         || counts[3] != org.committee_target_count;
     write_tx(conn, |conn| {
-        diesel::update(organisations::table.find(&org.id))
-            .set((
-                organisations::name.eq(name),
-                organisations::secretary_email.eq(secretary_email),
-                organisations::timezone.eq(timezone),
-                organisations::appeal_window_days.eq(appeal),
-                organisations::response_days.eq(response),
-                organisations::escalation_window_days.eq(escalation),
-                organisations::committee_target_days.eq(committee),
-                organisations::info_answer_days.eq(info),
-                organisations::response_reminder_days.eq(response_reminder),
-                organisations::committee_reminder_days.eq(committee_reminder),
-                organisations::nation.eq(nation),
-                organisations::appeal_window_count.eq(counts[0]),
-                organisations::response_count.eq(counts[1]),
-                organisations::escalation_window_count.eq(counts[2]),
-                organisations::committee_target_count.eq(counts[3]),
-            ))
-            .execute(conn)?;
+        let change = store::SettingsChange {
+            name: &name,
+            secretary_email: &secretary_email,
+            timezone: &timezone,
+            appeal_window_days: appeal,
+            response_days: response,
+            escalation_window_days: escalation,
+            committee_target_days: committee,
+            info_answer_days: info,
+            response_reminder_days: response_reminder,
+            committee_reminder_days: committee_reminder,
+            nation,
+            appeal_window_count: counts[0],
+            response_count: counts[1],
+            escalation_window_count: counts[2],
+            committee_target_count: counts[3],
+        };
+        store::update_settings(conn, &org.id, &change)?;
+        let changed = settings_changed(&OrgSettings::of(org), s);
+        if !changed.is_empty() {
+            log_change(conn, &org.id, by, OrgChange::SettingsChanged, &changed.join(", "), None, now)?;
+        }
         // Reminder instants depend on the reminder days and the calendar: when those change,
         // the next sweep works out again the instants of the organisation's cases waiting on a
         // response or on the committee.
-        if !calendar_changed {
-            return Ok(());
+        if calendar_changed {
+            store::recompute_reminders(conn, &org.id, now)?;
         }
-        let waiting =
-            [CaseState::AppealLodged, CaseState::ComplaintReceived, CaseState::Escalated].map(|s| s.as_str());
-        diesel::update(
-            cases::table
-                .filter(cases::organisation_id.eq(&org.id))
-                .filter(cases::state.eq_any(waiting))
-                .filter(diesel::dsl::not(cases::overdue)),
-        )
-        .set(cases::next_reminder_at.eq(Some(to_db_time(Utc::now()))))
-        .execute(conn)?;
         Ok(())
     })
 }
@@ -301,43 +330,40 @@ pub fn add_closed_day(
     org: Option<&Organisation>,
     day: NaiveDate,
     title: &str,
+    by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let mut c = Checker::new();
     let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
     c.finish()?;
     write_tx(conn, |conn| {
-        let mut query = closed_days::table.filter(closed_days::day.eq(day)).into_boxed();
-        query = match (nation, org) {
-            (Some(n), _) => query.filter(closed_days::nation.eq(n.as_str())),
-            (None, Some(o)) => query.filter(closed_days::organisation_id.eq(o.id.clone())),
-            (None, None) => {
-                return Err(AppError::Internal("a closed day needs a nation or an organisation".into()))
-            }
-        };
-        let exists: i64 = query.count().get_result(conn)?;
-        if exists > 0 {
+        let (nation, org_id) = (nation.map(|n| n.as_str()), org.map(|o| o.id.as_str()));
+        if nation.is_none() && org_id.is_none() {
+            return Err(AppError::Internal("a closed day needs a nation or an organisation".into()));
+        }
+        if store::closed_day_exists(conn, nation, org_id, day)? {
             return Err(AppError::Conflict(format!("{day} is already a closed day there")));
         }
-        diesel::insert_into(closed_days::table)
-            .values((
-                closed_days::id.eq(new_id()),
-                closed_days::nation.eq(nation.map(|n| n.as_str())),
-                closed_days::organisation_id.eq(org.map(|o| o.id.clone())),
-                closed_days::day.eq(day),
-                closed_days::title.eq(title),
-                closed_days::created_at.eq(to_db_time(now)),
-            ))
-            .execute(conn)?;
+        store::insert_closed_day(
+            conn,
+            &store::ClosedDay {
+                id: new_id(),
+                nation: nation.map(str::to_string),
+                organisation_id: org_id.map(str::to_string),
+                day,
+                title: title.clone(),
+                created_at: to_db_time(now),
+            },
+        )?;
+        if let Some(org) = org {
+            let when = day.format("%A %-d %B %Y").to_string();
+            log_change(conn, &org.id, by, OrgChange::ClosureAdded, &when, Some(title.clone()), now)?;
+        }
         Ok(())
     })
 }
 
 /// An organisation's own closure days, for the admin page.
 pub fn closures(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<(NaiveDate, String)>> {
-    Ok(closed_days::table
-        .filter(closed_days::organisation_id.eq(&org.id))
-        .order(closed_days::day)
-        .select((closed_days::day, closed_days::title))
-        .load(conn)?)
+    Ok(store::closures_of(conn, &org.id)?)
 }

@@ -1,9 +1,7 @@
 //! The rules of an organisation's published policy that removals cite.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 
-use crate::db::schema::policy_rules;
 use crate::db::{new_id, to_db_time, write_tx, DbConnection};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, Organisation};
@@ -17,6 +15,7 @@ pub fn add_rule(
     code: &str,
     title: &str,
     summary: &str,
+    by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<store::PolicyRule> {
     let mut c = Checker::new();
@@ -38,15 +37,11 @@ pub fn add_rule(
             created_at: to_db_time(now),
             updated_at: to_db_time(now),
         };
-        let exists = policy_rules::table
-            .filter(policy_rules::organisation_id.eq(&org.id))
-            .filter(policy_rules::code.eq(&rule.code))
-            .count()
-            .get_result::<i64>(conn)?;
-        if exists > 0 {
+        if store::rule_exists(conn, &org.id, &rule.code)? {
             return Err(AppError::Conflict(format!("rule {} already exists in {}", rule.code, org.slug)));
         }
-        diesel::insert_into(policy_rules::table).values(&rule).execute(conn)?;
+        store::insert_rule(conn, &rule)?;
+        log_change(conn, &org.id, by, OrgChange::RuleAdded, &rule.code, Some(rule.title.clone()), now)?;
         Ok(rule)
     })
 }
@@ -59,6 +54,7 @@ pub fn update_rule(
     code: &str,
     title: &str,
     summary: &str,
+    by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let mut c = Checker::new();
@@ -66,20 +62,10 @@ pub fn update_rule(
     let summary = c.required("summary", Some(summary), 2000);
     c.finish()?;
     write_tx(conn, |conn| {
-        let n = diesel::update(
-            policy_rules::table
-                .filter(policy_rules::organisation_id.eq(&org.id))
-                .filter(policy_rules::code.eq(code)),
-        )
-        .set((
-            policy_rules::title.eq(title),
-            policy_rules::summary.eq(summary),
-            policy_rules::updated_at.eq(to_db_time(now)),
-        ))
-        .execute(conn)?;
-        if n == 0 {
+        if !store::update_rule(conn, &org.id, code, &title, &summary, now)? {
             return Err(AppError::NotFound(format!("no rule {code:?}")));
         }
+        log_change(conn, &org.id, by, OrgChange::RuleChanged, code, Some(title.clone()), now)?;
         Ok(())
     })
 }

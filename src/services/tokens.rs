@@ -1,10 +1,8 @@
 //! API tokens: issuing, checking, listing and revoking them.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{api_tokens, users};
 use crate::db::{from_db_time, new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
@@ -37,19 +35,30 @@ pub fn add_token(
         }
         let token = format!("rdr_{}", new_secret());
         let id = new_id();
-        diesel::insert_into(api_tokens::table)
-            .values(&store::ApiToken {
+        store::insert_api_token(
+            conn,
+            &store::ApiToken {
                 id: id.clone(),
                 user_id: user.id.clone(),
-                organisation_id: org.id,
+                organisation_id: org.id.clone(),
                 token_hash: hash_secret(&token),
                 label: label.clone(),
                 created_at: to_db_time(now),
                 last_used_at: None,
                 revoked_at: None,
                 created_by: issued_by.map(str::to_string),
-            })
-            .execute(conn)?;
+            },
+        )?;
+        let by = issued_by.map_or(ChangedBy::CommandLine, ChangedBy::User);
+        log_change(
+            conn,
+            &org.id,
+            by,
+            OrgChange::TokenIssued,
+            &label,
+            Some(format!("for {}", user.email)),
+            now,
+        )?;
         tracing::info!(
             event = "token_issued",
             token = %id,
@@ -76,12 +85,7 @@ pub fn token_holder(conn: &mut DbConnection, token: &str) -> AppResult<(StaffCon
     let unauthorized =
         || AppError::Unauthorized("a valid API token is required (Authorization: Bearer <token>)".into());
     let hash = hash_secret(token);
-    let row: Option<store::ApiToken> = crate::on_backend!(conn, |c| api_tokens::table
-        .filter(api_tokens::token_hash.eq(&hash))
-        .filter(api_tokens::revoked_at.is_null())
-        .select(store::ApiToken::as_select())
-        .get_result(c)
-        .optional())?;
+    let row = store::api_token_by_hash(conn, &hash)?;
     let row = row.ok_or_else(unauthorized)?;
     let user = store::user_by_id(conn, &row.user_id)?.ok_or_else(unauthorized)?;
     let org = store::org_by_id(conn, &row.organisation_id)?;
@@ -100,9 +104,7 @@ pub fn token_holder(conn: &mut DbConnection, token: &str) -> AppResult<(StaffCon
 /// Notes that an API token was used now.
 pub fn touch_token(conn: &mut DbConnection, token_id: &str) -> AppResult<()> {
     write_tx(conn, |conn| {
-        diesel::update(api_tokens::table.find(token_id))
-            .set(api_tokens::last_used_at.eq(Some(to_db_time(Utc::now()))))
-            .execute(conn)?;
+        store::touch_api_token(conn, token_id, Utc::now())?;
         Ok(())
     })
 }
@@ -120,12 +122,7 @@ pub struct TokenView {
 }
 
 pub fn tokens(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<TokenView>> {
-    let rows: Vec<(store::ApiToken, String)> = api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::organisation_id.eq(&org.id))
-        .order(api_tokens::created_at.desc())
-        .select((store::ApiToken::as_select(), users::email))
-        .load(conn)?;
+    let rows = store::api_tokens_of(conn, &org.id)?;
     rows.into_iter()
         .map(|(t, email)| {
             let issued_by = match &t.created_by {
@@ -149,18 +146,13 @@ pub fn revoke_token(
     conn: &mut DbConnection,
     org: &Organisation,
     id: &str,
+    by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let n = diesel::update(
-        api_tokens::table
-            .filter(api_tokens::organisation_id.eq(&org.id))
-            .filter(api_tokens::id.eq(id))
-            .filter(api_tokens::revoked_at.is_null()),
-    )
-    .set(api_tokens::revoked_at.eq(Some(to_db_time(now))))
-    .execute(conn)?;
-    if n == 0 {
-        return Err(AppError::NotFound("No such token, or it is already revoked.".into()));
-    }
-    Ok(())
+    write_tx(conn, |conn| {
+        let Some(label) = store::revoke_api_token(conn, &org.id, id, now)? else {
+            return Err(AppError::NotFound("No such token, or it is already revoked.".into()));
+        };
+        log_change(conn, &org.id, by, OrgChange::TokenRevoked, &label, None, now)
+    })
 }

@@ -1,14 +1,22 @@
 //! Rows and queries. Functions here return `QueryResult` and know nothing of HTTP.
 
+mod account;
+mod case;
+mod email;
 pub mod lists;
+mod organisation;
+pub mod transfer;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+pub use account::*;
+pub use case::*;
+pub use email::*;
+pub use organisation::*;
+
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::schema::*;
-use crate::db::{new_id, to_db_time, DbConnection};
-use crate::domain::Actor;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = organisations)]
@@ -196,161 +204,6 @@ fn storable(key: &str) -> bool {
     !key.contains('\0')
 }
 
-pub fn org_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Organisation>> {
-    if !storable(slug) {
-        return Ok(None);
-    }
-    crate::on_backend!(conn, |c| organisations::table
-        .filter(organisations::slug.eq(slug))
-        .select(Organisation::as_select())
-        .get_result(c)
-        .optional())
-}
-
-/// The organisation whose case references start with `prefix`, if any. Case references are
-/// unique across the database, so no two organisations may share a prefix.
-pub fn org_by_prefix(conn: &mut DbConnection, prefix: &str) -> QueryResult<Option<Organisation>> {
-    crate::on_backend!(conn, |c| organisations::table
-        .filter(organisations::reference_prefix.eq(prefix))
-        .select(Organisation::as_select())
-        .get_result(c)
-        .optional())
-}
-
-pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation> {
-    crate::on_backend!(conn, |c| organisations::table
-        .find(id)
-        .select(Organisation::as_select())
-        .get_result(c))
-}
-
-pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<User>> {
-    if !storable(email) {
-        return Ok(None);
-    }
-    crate::on_backend!(conn, |c| users::table
-        .filter(users::email.eq(email.to_lowercase()))
-        .select(User::as_select())
-        .get_result(c)
-        .optional())
-}
-
-pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    crate::on_backend!(conn, |c| users::table.find(id).select(User::as_select()).get_result(c).optional())
-}
-
-pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
-    crate::on_backend!(conn, |c| memberships::table
-        .filter(memberships::user_id.eq(user_id))
-        .filter(memberships::organisation_id.eq(org_id))
-        .select(memberships::role)
-        .order(memberships::role)
-        .load(c))
-}
-
-/// Addresses of everyone holding `role` in the organisation.
-pub fn emails_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<Vec<String>> {
-    crate::on_backend!(conn, |c| memberships::table
-        .inner_join(users::table)
-        .filter(memberships::organisation_id.eq(org_id))
-        .filter(memberships::role.eq(role))
-        .select(users::email)
-        .order(users::email)
-        .load(c))
-}
-
-pub fn rules_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<PolicyRule>> {
-    crate::on_backend!(conn, |c| policy_rules::table
-        .filter(policy_rules::organisation_id.eq(org_id))
-        .order(policy_rules::code)
-        .select(PolicyRule::as_select())
-        .load(c))
-}
-
-pub fn case_by_reference(
-    conn: &mut DbConnection,
-    org_id: &str,
-    reference: &str,
-) -> QueryResult<Option<CaseRow>> {
-    if !storable(reference) {
-        return Ok(None);
-    }
-    crate::on_backend!(conn, |c| cases::table
-        .filter(cases::organisation_id.eq(org_id))
-        .filter(cases::reference.eq(reference))
-        .select(CaseRow::as_select())
-        .get_result(c)
-        .optional())
-}
-
-pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
-    crate::on_backend!(conn, |c| cases::table.find(id).select(CaseRow::as_select()).get_result(c))
-}
-
-pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
-    crate::on_backend!(conn, |c| case_events::table
-        .filter(case_events::case_id.eq(case_id))
-        .order(case_events::seq)
-        .select(CaseEvent::as_select())
-        .load(c))
-}
-
-pub fn emails_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OutboxRow>> {
-    crate::on_backend!(conn, |c| outbox::table
-        .filter(outbox::case_id.eq(case_id))
-        .order((outbox::created_at, outbox::id))
-        .select(OutboxRow::as_select())
-        .load(c))
-}
-
-pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32> {
-    let max: Option<i32> = crate::on_backend!(conn, |c| case_events::table
-        .filter(case_events::case_id.eq(case_id))
-        .select(diesel::dsl::max(case_events::seq))
-        .get_result(c))?;
-    Ok(max.unwrap_or(0) + 1)
-}
-
-pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -> QueryResult<i32> {
-    let max: Option<i32> = crate::on_backend!(conn, |c| cases::table
-        .filter(cases::organisation_id.eq(org_id))
-        .filter(cases::ref_year.eq(year))
-        .select(diesel::dsl::max(cases::ref_number))
-        .get_result(c))?;
-    Ok(max.unwrap_or(0) + 1)
-}
-
-/// The days an organisation's clocks skip besides weekends and shipped bank holidays: one-off
-/// holidays of its nation and its own closure days.
-pub fn extra_closed_days(conn: &mut DbConnection, org: &Organisation) -> QueryResult<Vec<chrono::NaiveDate>> {
-    crate::on_backend!(conn, |c| closed_days::table
-        .filter(closed_days::nation.eq(&org.nation).or(closed_days::organisation_id.eq(&org.id)))
-        .select(closed_days::day)
-        .order(closed_days::day)
-        .load(c))
-}
-
-/// Takes the write lock on one case row for the rest of the transaction, so that steps that
-/// do not otherwise change the case still happen one at a time. On SQLite the write
-/// transaction already holds the database's only write lock. It is a `SELECT … FOR UPDATE`
-/// rather than an update of the row to itself: such an update counts as a change of the
-/// primary key, and with foreign keys on SQLite then checks every table that refers to it.
-pub fn lock_case(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    if let DbConnection::Pg(c) = conn {
-        cases::table.find(id).select(cases::id).for_update().execute(c)?;
-    }
-    Ok(())
-}
-
-/// The same for an organisation: new cases of one organisation take their reference numbers
-/// one at a time.
-pub fn lock_org(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    if let DbConnection::Pg(c) = conn {
-        organisations::table.find(id).select(organisations::id).for_update().execute(c)?;
-    }
-    Ok(())
-}
-
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = closed_days)]
 pub struct ClosedDay {
@@ -370,28 +223,4 @@ pub struct CaseAlert {
     pub kind: String,
     pub due_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
-}
-
-/// A new private link's secret for a party of a case, and the id of its row; only its hash is
-/// stored. `outbox_id` is the email it is minted for, if any.
-pub fn mint_token(
-    conn: &mut DbConnection,
-    case_id: &str,
-    party: Actor,
-    outbox_id: Option<&str>,
-    now: DateTime<Utc>,
-) -> QueryResult<(String, String)> {
-    let (id, secret) = (new_id(), crate::security::new_secret());
-    diesel::insert_into(case_tokens::table)
-        .values(&CaseToken {
-            id: id.clone(),
-            case_id: case_id.to_string(),
-            party: party.kind_str().into(),
-            token_hash: crate::security::hash_secret(&secret),
-            created_at: to_db_time(now),
-            revoked_at: None,
-            outbox_id: outbox_id.map(str::to_string),
-        })
-        .execute(conn)?;
-    Ok((id, secret))
 }

@@ -7,15 +7,13 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use super::session::{Staff, StaffSession};
-use super::staff::{staff_error, staff_page};
-use super::AppState;
-use crate::db::{self, from_db_time};
+use super::render::{Admin, AdminForm, Page, StaffPage};
+use crate::db::from_db_time;
 use crate::domain::calendar::Nation;
 use crate::domain::deadline::long_date_time;
 use crate::domain::{DayCount, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::services::{self, OrgSettings};
+use crate::services::{self, ChangedBy, OrgSettings};
 use crate::store;
 
 routes! {
@@ -32,20 +30,11 @@ routes! {
     get "/staff/admin/tokens" => tokens,
     post "/staff/admin/tokens" => token_add,
     post "/staff/admin/tokens/{id}/revoke" => token_revoke,
+    get "/staff/admin/log" => log,
 }
-
-type Form = web::Form<HashMap<String, String>>;
 
 fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("Location", location.to_string())).finish()
-}
-
-/// Admin only, and for changes a valid CSRF token.
-fn guard(session: &StaffSession, form: Option<&HashMap<String, String>>) -> Result<(), AppError> {
-    if let Some(form) = form {
-        session.check_csrf(form.get("csrf").map(String::as_str))?;
-    }
-    session.require(&[Role::Admin])
 }
 
 /// Merges a form's errors into a page's data; each field's label starts its message.
@@ -84,42 +73,21 @@ fn titled(title: &str, errors: &FieldErrors) -> String {
     }
 }
 
-/// How an admin's change ended: done, input refused (shown again on the form, a conflict on
-/// the field it concerns), or an error page.
-enum Ended<T> {
-    Done(T),
-    Refused(FieldErrors),
-    Failed(AppError),
-}
-
-fn ended<T>(result: Result<T, AppError>, conflict_field: &str) -> Ended<T> {
-    match result {
-        Ok(done) => Ended::Done(done),
-        Err(AppError::Validation(errors)) => Ended::Refused(errors),
-        Err(AppError::Conflict(m)) => Ended::Refused(FieldErrors::from([(conflict_field.to_string(), m)])),
-        Err(e) => Ended::Failed(e),
+/// The status of a form drawn again with its errors, or drawn fresh.
+fn status_for(errors: &FieldErrors) -> StatusCode {
+    if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
     }
-}
-
-fn org(session: &StaffSession) -> store::Organisation {
-    session.org().clone()
 }
 
 // Settings.
 
-async fn settings_page(
-    state: &AppState,
-    session: &StaffSession,
-    status: StatusCode,
-    values: &OrgSettings,
-    errors: &FieldErrors,
-) -> HttpResponse {
-    let org = org(session);
+async fn settings_page(page: &StaffPage, values: &OrgSettings, errors: &FieldErrors) -> Page {
+    let org = page.session.org().clone();
     let o = org.clone();
-    let closures = match db::run(&state.pool, move |conn| services::closures(conn, &o)).await {
-        Ok(c) => c,
-        Err(e) => return staff_error(state, session, e),
-    };
+    let closures = page.run(move |conn| services::closures(conn, &o)).await?;
     let closures: Vec<Value> = closures
         .iter()
         .map(|(d, t)| json!({ "date": d.format("%A %-d %B %Y").to_string(), "title": t }))
@@ -140,10 +108,8 @@ async fn settings_page(
         "escalation_window": count_options(&values.escalation_window_count),
         "committee_target": count_options(&values.committee_target_count),
     });
-    staff_page(
-        state,
-        session,
-        status,
+    Ok(page.page(
+        status_for(errors),
         "admin/settings",
         &titled("Organisation settings", errors),
         with_errors(
@@ -153,24 +119,17 @@ async fn settings_page(
             }),
             errors,
         ),
-    )
+    ))
 }
 
-async fn settings(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
-    if let Err(e) = guard(&session, None) {
-        return staff_error(&state, &session, e);
-    }
-    settings_page(&state, &session, StatusCode::OK, &OrgSettings::of(&org(&session)), &FieldErrors::new())
-        .await
+async fn settings(admin: Admin) -> Page {
+    settings_page(&admin, &OrgSettings::of(admin.session.org()), &FieldErrors::new()).await
 }
 
-async fn settings_submit(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
+async fn settings_submit(form: AdminForm) -> Page {
     // A field the form did not send keeps its current value.
-    let current = OrgSettings::of(&org(&session));
-    let get = |k: &str, now: &String| form.get(k).cloned().unwrap_or_else(|| now.clone());
+    let current = OrgSettings::of(form.session.org());
+    let get = |k: &str, now: &String| form.1.get(k).cloned().unwrap_or_else(|| now.clone());
     let values = OrgSettings {
         name: get("name", &current.name),
         secretary_email: get("secretary_email", &current.secretary_email),
@@ -188,86 +147,95 @@ async fn settings_submit(state: web::Data<AppState>, Staff(session): Staff, form
         committee_reminder_days: get("committee_reminder_days", &current.committee_reminder_days),
         info_answer_days: get("info_answer_days", &current.info_answer_days),
     };
-    let (o, v) = (org(&session), values.clone());
-    match ended(db::run(&state.pool, move |conn| services::update_org(conn, &o, &v)).await, "name") {
-        Ended::Done(()) => see_other("/staff/admin?saved=1"),
-        Ended::Refused(errors) => {
-            settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &values, &errors).await
-        }
-        Ended::Failed(e) => staff_error(&state, &session, e),
+    let (staff, v) = (form.session.staff(), values.clone());
+    let saved = form.attempt("name", move |conn| {
+        services::update_org(conn, &staff.org, &v, ChangedBy::Staff(&staff), Utc::now())
+    });
+    match saved.await? {
+        Ok(()) => Ok(see_other("/staff/admin?saved=1")),
+        Err(errors) => settings_page(&form, &values, &errors).await,
+    }
+}
+
+async fn closure_add(form: AdminForm) -> Page {
+    let (day_text, title) = (form.get("day"), form.get("title"));
+    let staff = form.session.staff();
+    let added = form
+        .attempt("day", move |conn| {
+            let day = chrono::NaiveDate::parse_from_str(day_text.trim(), "%Y-%m-%d").map_err(|_| {
+                AppError::field("day", "Enter the date as YYYY-MM-DD, for example 2026-12-24")
+            })?;
+            services::add_closed_day(
+                conn,
+                None,
+                Some(&staff.org),
+                day,
+                &title,
+                ChangedBy::Staff(&staff),
+                Utc::now(),
+            )
+        })
+        .await?;
+    match added {
+        Ok(()) => Ok(see_other("/staff/admin")),
+        Err(errors) => settings_page(&form, &OrgSettings::of(form.session.org()), &errors).await,
     }
 }
 
 // Rules.
 
-async fn rules_page(
-    state: &AppState,
-    session: &StaffSession,
-    status: StatusCode,
-    values: &HashMap<String, String>,
-    errors: &FieldErrors,
-) -> HttpResponse {
-    let org_id = org(session).id;
-    let rules = match db::run(&state.pool, move |conn| Ok(store::rules_of(conn, &org_id)?)).await {
-        Ok(r) => r,
-        Err(e) => return staff_error(state, session, e),
-    };
+async fn rules_page(page: &StaffPage, values: &HashMap<String, String>, errors: &FieldErrors) -> Page {
+    let org_id = page.session.org().id.clone();
+    let rules = page.run(move |conn| Ok(store::rules_of(conn, &org_id)?)).await?;
     let list: Vec<Value> =
         rules.iter().map(|r| json!({ "code": r.code, "title": r.title, "summary": r.summary })).collect();
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-    staff_page(
-        state,
-        session,
-        status,
+    Ok(page.page(
+        status_for(errors),
         "admin/rules",
         &titled("Policy rules", errors),
         with_errors(
             json!({ "rules": list, "values": { "code": get("code"), "title": get("title"), "summary": get("summary") } }),
             errors,
         ),
-    )
+    ))
 }
 
-async fn rules(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
-    if let Err(e) = guard(&session, None) {
-        return staff_error(&state, &session, e);
-    }
-    rules_page(&state, &session, StatusCode::OK, &HashMap::new(), &FieldErrors::new()).await
+async fn rules(admin: Admin) -> Page {
+    rules_page(&admin, &HashMap::new(), &FieldErrors::new()).await
 }
 
-async fn rule_add(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
-    let form = form.into_inner();
-    let (slug, f) = (org(&session).slug, form.clone());
-    let get = move |k: &str| f.get(k).cloned().unwrap_or_default();
-    let result = db::run(&state.pool, move |conn| {
-        services::add_rule(conn, &slug, &get("code"), &get("title"), &get("summary"), Utc::now())
-    })
-    .await;
-    match ended(result, "code") {
-        Ended::Done(_) => see_other("/staff/admin/rules"),
-        Ended::Refused(errors) => {
-            rules_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
-        }
-        Ended::Failed(e) => staff_error(&state, &session, e),
+async fn rule_add(form: AdminForm) -> Page {
+    let (staff, code, title, summary) =
+        (form.session.staff(), form.get("code"), form.get("title"), form.get("summary"));
+    match form
+        .attempt("code", move |conn| {
+            services::add_rule(
+                conn,
+                &staff.org.slug,
+                &code,
+                &title,
+                &summary,
+                ChangedBy::Staff(&staff),
+                Utc::now(),
+            )
+        })
+        .await?
+    {
+        Ok(_) => Ok(see_other("/staff/admin/rules")),
+        Err(errors) => rules_page(&form, &form.1, &errors).await,
     }
 }
 
 fn rule_edit_page(
-    state: &AppState,
-    session: &StaffSession,
-    status: StatusCode,
+    page: &StaffPage,
     code: &str,
     values: &HashMap<String, String>,
     errors: &FieldErrors,
 ) -> HttpResponse {
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-    staff_page(
-        state,
-        session,
-        status,
+    page.page(
+        status_for(errors),
         "admin/rule_edit",
         &titled(&format!("Edit rule {code}"), errors),
         with_errors(
@@ -277,163 +245,115 @@ fn rule_edit_page(
     )
 }
 
-async fn rule_edit(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-) -> HttpResponse {
-    if let Err(e) = guard(&session, None) {
-        return staff_error(&state, &session, e);
-    }
+async fn rule_edit(admin: Admin, path: web::Path<String>) -> Page {
     let code = path.into_inner();
-    let (org_id, c) = (org(&session).id, code.clone());
-    match db::run(&state.pool, move |conn| {
-        Ok(store::rules_of(conn, &org_id)?.into_iter().find(|r| r.code == c))
-    })
-    .await
-    {
-        Ok(Some(rule)) => {
-            let values =
-                HashMap::from([("title".to_string(), rule.title), ("summary".to_string(), rule.summary)]);
-            rule_edit_page(&state, &session, StatusCode::OK, &code, &values, &FieldErrors::new())
-        }
-        Ok(None) => staff_error(&state, &session, AppError::NotFound(format!("No rule {code}."))),
-        Err(e) => staff_error(&state, &session, e),
-    }
+    let (org_id, c) = (admin.session.org().id.clone(), code.clone());
+    let rule =
+        admin.run(move |conn| Ok(store::rules_of(conn, &org_id)?.into_iter().find(|r| r.code == c))).await?;
+    let rule = rule.ok_or_else(|| admin.fail(AppError::NotFound(format!("No rule {code}."))))?;
+    let values = HashMap::from([("title".to_string(), rule.title), ("summary".to_string(), rule.summary)]);
+    Ok(rule_edit_page(&admin, &code, &values, &FieldErrors::new()))
 }
 
-async fn rule_edit_submit(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
+async fn rule_edit_submit(form: AdminForm, path: web::Path<String>) -> Page {
     let code = path.into_inner();
-    let form = form.into_inner();
-    let (o, c, f) = (org(&session), code.clone(), form.clone());
-    let result = db::run(&state.pool, move |conn| {
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        services::update_rule(conn, &o, &c, &get("title"), &get("summary"), Utc::now())
-    })
-    .await;
-    match ended(result, "title") {
-        Ended::Done(()) => see_other("/staff/admin/rules"),
-        Ended::Refused(errors) => {
-            rule_edit_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &code, &form, &errors)
-        }
-        Ended::Failed(e) => staff_error(&state, &session, e),
+    let (staff, c, title, summary) =
+        (form.session.staff(), code.clone(), form.get("title"), form.get("summary"));
+    match form
+        .attempt("title", move |conn| {
+            services::update_rule(
+                conn,
+                &staff.org,
+                &c,
+                &title,
+                &summary,
+                ChangedBy::Staff(&staff),
+                Utc::now(),
+            )
+        })
+        .await?
+    {
+        Ok(()) => Ok(see_other("/staff/admin/rules")),
+        Err(errors) => Ok(rule_edit_page(&form, &code, &form.1, &errors)),
     }
 }
 
 // Users.
 
-async fn users_page(
-    state: &AppState,
-    session: &StaffSession,
-    status: StatusCode,
-    values: &HashMap<String, String>,
-    errors: &FieldErrors,
-) -> HttpResponse {
-    let o = org(session);
-    let members = match db::run(&state.pool, move |conn| services::members(conn, &o)).await {
-        Ok(m) => m,
-        Err(e) => return staff_error(state, session, e),
-    };
+async fn users_page(page: &StaffPage, values: &HashMap<String, String>, errors: &FieldErrors) -> Page {
+    let o = page.session.org().clone();
+    let members = page.run(move |conn| services::members(conn, &o)).await?;
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let roles: Vec<Value> = Role::ALL
         .iter()
         .map(|r| json!({ "value": r.as_str(), "selected": get("role") == r.as_str() }))
         .collect();
-    staff_page(
-        state,
-        session,
-        status,
+    Ok(page.page(
+        status_for(errors),
         "admin/users",
         &titled("Staff and roles", errors),
         with_errors(
             json!({ "members": members, "roles": roles, "values": { "email": get("email"), "name": get("name") } }),
             errors,
         ),
-    )
+    ))
 }
 
-async fn users(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
-    if let Err(e) = guard(&session, None) {
-        return staff_error(&state, &session, e);
-    }
-    users_page(&state, &session, StatusCode::OK, &HashMap::new(), &FieldErrors::new()).await
+async fn users(admin: Admin) -> Page {
+    users_page(&admin, &HashMap::new(), &FieldErrors::new()).await
 }
 
-async fn user_add(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
+async fn user_add(form: AdminForm) -> Page {
+    let staff = form.session.staff();
+    let (email, name, role, password) =
+        (form.get("email"), form.get("name"), form.get("role"), form.get("password"));
+    let added = form
+        .attempt("role", move |conn| {
+            let password = (!password.is_empty()).then_some(password);
+            let by = ChangedBy::Staff(&staff);
+            services::add_user(
+                conn,
+                &staff.org.slug,
+                services::NewMember {
+                    email: &email,
+                    name: &name,
+                    role: &role,
+                    password: password.as_deref(),
+                },
+                by,
+                Utc::now(),
+            )
+        })
+        .await?;
+    match added {
+        Ok(_) => Ok(see_other("/staff/admin/users")),
+        Err(errors) => users_page(&form, &form.1, &errors).await,
     }
-    let form = form.into_inner();
-    let (slug, f) = (org(&session).slug, form.clone());
-    let result = db::run(&state.pool, move |conn| {
-        let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-        let password = get("password");
-        let password = (!password.is_empty()).then_some(password);
-        services::add_user(
-            conn,
-            &slug,
-            &get("email"),
-            &get("name"),
-            &get("role"),
-            password.as_deref(),
-            Utc::now(),
-        )
+}
+
+async fn role_remove(form: AdminForm, path: web::Path<String>) -> Page {
+    let role =
+        Role::parse(&form.get("role")).ok_or_else(|| form.fail(AppError::field("role", "unknown role")))?;
+    let (staff, id) = (form.session.staff(), path.into_inner());
+    form.run(move |conn| {
+        services::remove_role(conn, &staff.org, &id, role, ChangedBy::Staff(&staff), Utc::now())
     })
-    .await;
-    match ended(result, "role") {
-        Ended::Done(_) => see_other("/staff/admin/users"),
-        Ended::Refused(errors) => {
-            users_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await
-        }
-        Ended::Failed(e) => staff_error(&state, &session, e),
-    }
-}
-
-async fn role_remove(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
-    let Some(role) = form.get("role").and_then(|r| Role::parse(r)) else {
-        return staff_error(&state, &session, AppError::field("role", "unknown role"));
-    };
-    let (o, id) = (org(&session), path.into_inner());
-    match db::run(&state.pool, move |conn| services::remove_role(conn, &o, &id, role)).await {
-        Ok(()) => see_other("/staff/admin/users"),
-        Err(e) => staff_error(&state, &session, e),
-    }
+    .await?;
+    Ok(see_other("/staff/admin/users"))
 }
 
 // API tokens.
 
 async fn tokens_page(
-    state: &AppState,
-    session: &StaffSession,
+    page: &StaffPage,
     status: StatusCode,
     new_token: Option<String>,
     errors: &FieldErrors,
-) -> HttpResponse {
-    let o = org(session);
+) -> Page {
+    let o = page.session.org().clone();
     let tz = o.tz();
-    let result =
-        db::run(&state.pool, move |conn| Ok((services::tokens(conn, &o)?, services::members(conn, &o)?)))
-            .await;
-    let (tokens, members) = match result {
-        Ok(t) => t,
-        Err(e) => return staff_error(state, session, e),
-    };
+    let (tokens, members) =
+        page.run(move |conn| Ok((services::tokens(conn, &o)?, services::members(conn, &o)?))).await?;
     let list: Vec<Value> = tokens
         .iter()
         .map(|t| {
@@ -444,65 +364,61 @@ async fn tokens_page(
             })
         })
         .collect();
-    staff_page(
-        state,
-        session,
+    Ok(page.page(
         status,
         "admin/tokens",
         &titled("API tokens", errors),
         with_errors(json!({ "tokens": list, "members": members, "new_token": new_token }), errors),
-    )
+    ))
 }
 
-async fn tokens(state: web::Data<AppState>, Staff(session): Staff) -> HttpResponse {
-    if let Err(e) = guard(&session, None) {
-        return staff_error(&state, &session, e);
-    }
-    tokens_page(&state, &session, StatusCode::OK, None, &FieldErrors::new()).await
+async fn tokens(admin: Admin) -> Page {
+    tokens_page(&admin, StatusCode::OK, None, &FieldErrors::new()).await
 }
 
-async fn token_add(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
-    let slug = org(&session).slug;
-    let email = form.get("email").cloned().unwrap_or_default();
-    let label = form.get("label").cloned().unwrap_or_default();
+async fn token_add(form: AdminForm) -> Page {
+    let slug = form.session.org().slug.clone();
+    let (email, label) = (form.get("email"), form.get("label"));
     let label = if label.trim().is_empty() { "web".to_string() } else { label };
-    let issuer = session.user.id.clone();
-    match db::run(&state.pool, move |conn| {
-        services::add_token(conn, &slug, &email, &label, Some(&issuer), Utc::now())
-    })
-    .await
-    {
-        Ok(token) => {
-            tokens_page(&state, &session, StatusCode::CREATED, Some(token), &FieldErrors::new()).await
-        }
-        Err(AppError::NotFound(m) | AppError::Forbidden(m)) => {
-            let errors = FieldErrors::from([("email".to_string(), m)]);
-            tokens_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await
-        }
-        Err(AppError::Validation(errors)) => {
-            tokens_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await
-        }
-        Err(e) => staff_error(&state, &session, e),
+    let issuer = form.session.user.id.clone();
+    let added = form
+        .attempt("email", move |conn| {
+            services::add_token(conn, &slug, &email, &label, Some(&issuer), Utc::now()).map_err(|e| match e {
+                // An address that is no member here is the email field's fault.
+                AppError::NotFound(m) | AppError::Forbidden(m) => AppError::field("email", m),
+                other => other,
+            })
+        })
+        .await?;
+    match added {
+        Ok(token) => tokens_page(&form, StatusCode::CREATED, Some(token), &FieldErrors::new()).await,
+        Err(errors) => tokens_page(&form, StatusCode::UNPROCESSABLE_ENTITY, None, &errors).await,
     }
 }
 
-async fn token_revoke(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
-    let (o, id) = (org(&session), path.into_inner());
-    match db::run(&state.pool, move |conn| services::revoke_token(conn, &o, &id, Utc::now())).await {
-        Ok(()) => see_other("/staff/admin/tokens"),
-        Err(e) => staff_error(&state, &session, e),
-    }
+async fn token_revoke(form: AdminForm, path: web::Path<String>) -> Page {
+    let (staff, id) = (form.session.staff(), path.into_inner());
+    form.run(move |conn| services::revoke_token(conn, &staff.org, &id, ChangedBy::Staff(&staff), Utc::now()))
+        .await?;
+    Ok(see_other("/staff/admin/tokens"))
+}
+
+// The organisation's log.
+
+/// How many of the newest changes the log page shows.
+const LOG_PAGE: i64 = 200;
+
+async fn log(admin: Admin) -> Page {
+    let org = admin.session.org().clone();
+    let entries = admin.run(move |conn| services::org_log(conn, &org, LOG_PAGE + 1)).await?;
+    let more = entries.len() as i64 > LOG_PAGE;
+    let entries: Vec<_> = entries.into_iter().take(LOG_PAGE as usize).collect();
+    Ok(admin.page(
+        StatusCode::OK,
+        "admin/log",
+        "Organisation log",
+        json!({ "entries": entries, "more": more, "shown": LOG_PAGE }),
+    ))
 }
 
 pub fn nation_label(n: Nation) -> &'static str {
@@ -510,31 +426,5 @@ pub fn nation_label(n: Nation) -> &'static str {
         Nation::EnglandAndWales => "England and Wales",
         Nation::Scotland => "Scotland",
         Nation::NorthernIreland => "Northern Ireland",
-    }
-}
-
-async fn closure_add(state: web::Data<AppState>, Staff(session): Staff, form: Form) -> HttpResponse {
-    if let Err(e) = guard(&session, Some(&form)) {
-        return staff_error(&state, &session, e);
-    }
-    let day_text = form.get("day").cloned().unwrap_or_default();
-    let title = form.get("title").cloned().unwrap_or_default();
-    let result = match chrono::NaiveDate::parse_from_str(day_text.trim(), "%Y-%m-%d") {
-        Ok(day) => {
-            let o = org(&session);
-            db::run(&state.pool, move |conn| {
-                services::add_closed_day(conn, None, Some(&o), day, &title, Utc::now())
-            })
-            .await
-        }
-        Err(_) => Err(AppError::field("day", "Enter the date as YYYY-MM-DD, for example 2026-12-24")),
-    };
-    match ended(result, "day") {
-        Ended::Done(()) => see_other("/staff/admin"),
-        Ended::Refused(errors) => {
-            let current = OrgSettings::of(&org(&session));
-            settings_page(&state, &session, StatusCode::UNPROCESSABLE_ENTITY, &current, &errors).await
-        }
-        Ended::Failed(e) => staff_error(&state, &session, e),
     }
 }

@@ -20,6 +20,7 @@ pub mod edge;
 pub mod headers;
 pub mod pages;
 pub mod public;
+pub mod render;
 pub mod session;
 pub mod staff;
 

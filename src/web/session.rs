@@ -76,6 +76,10 @@ pub enum Refusal {
     SignIn,
     ChooseOrganisation,
     Failed(AppError),
+    /// Refused with a page already drawn (the staff error page, say).
+    Page(super::render::PageError),
+    /// Refused by another extractor (a form that cannot be read).
+    Other(actix_web::Error),
 }
 
 impl std::fmt::Display for Refusal {
@@ -84,6 +88,8 @@ impl std::fmt::Display for Refusal {
             Refusal::SignIn => f.write_str("sign in required"),
             Refusal::ChooseOrganisation => f.write_str("choose an organisation"),
             Refusal::Failed(e) => write!(f, "{e}"),
+            Refusal::Page(e) => write!(f, "{e}"),
+            Refusal::Other(e) => write!(f, "{e}"),
         }
     }
 }
@@ -93,6 +99,8 @@ impl ResponseError for Refusal {
         match self {
             Refusal::SignIn | Refusal::ChooseOrganisation => StatusCode::SEE_OTHER,
             Refusal::Failed(e) => e.status_code(),
+            Refusal::Page(e) => e.status_code(),
+            Refusal::Other(e) => e.as_response_error().status_code(),
         }
     }
 
@@ -105,6 +113,8 @@ impl ResponseError for Refusal {
             Refusal::Failed(e) => HttpResponse::build(e.status_code())
                 .content_type("text/plain; charset=utf-8")
                 .body(e.public_message()),
+            Refusal::Page(e) => e.error_response(),
+            Refusal::Other(e) => e.error_response(),
         }
     }
 }

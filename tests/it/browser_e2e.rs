@@ -101,6 +101,9 @@ fn the_whole_ladder_in_a_browser() {
     error_state(&browser, "staff and roles with errors");
     browser.goto(&app.url("/staff/admin/tokens"));
     browser.assert_accessible("API tokens");
+    browser.goto(&app.url("/staff/admin/log"));
+    assert!(browser.source().contains("gave a role to"), "the log lists the roles given");
+    browser.assert_accessible("the organisation log");
     sign_out(&browser);
 
     // The moderator records a removal, previewing the notice first.

@@ -647,3 +647,89 @@ fn tokens_show_who_issued_them() {
     // The cast's tokens came from the command line.
     assert!(list.lines().any(|l| l.contains("<td>command line</td>")), "{list}");
 }
+
+/// Every change an admin makes to how the organisation works is in its log, with who made it;
+/// a change refused leaves no entry, and other organisations' admins see none of it.
+#[test]
+fn admin_changes_are_in_the_organisation_log() {
+    let app = TestApp::start();
+    app.setup();
+    with_passwords(&app);
+    let admin = from(&app, "10.9.4.1");
+    admin.sign_in(ADMIN, PASSWORD);
+    // The page each form is on, where it posts, what it sends, and the answer expected.
+    type Step<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
+    let steps: [Step; 6] = [
+        (
+            "/staff/admin/rules",
+            "/staff/admin/rules",
+            vec![("code", "9z"), ("title", "Spam"), ("summary", "Adverts.")],
+            303,
+        ),
+        (
+            "/staff/admin/rules/9z",
+            "/staff/admin/rules/9z",
+            vec![("title", "Spam and adverts"), ("summary", "Adverts.")],
+            303,
+        ),
+        ("/staff/admin", "/staff/admin/settings", vec![("response_days", "7")], 303),
+        (
+            "/staff/admin",
+            "/staff/admin/closures",
+            vec![("day", "2027-08-02"), ("title", "Summer closure")],
+            303,
+        ),
+        (
+            "/staff/admin/users",
+            "/staff/admin/users",
+            vec![("email", "newcomer@example.org"), ("name", "Nia Newcomer"), ("role", "committee")],
+            303,
+        ),
+        (
+            "/staff/admin/tokens",
+            "/staff/admin/tokens",
+            vec![("email", MODERATOR), ("label", "audit script")],
+            201,
+        ),
+    ];
+    for (page, action, fields, status) in &steps {
+        let done = admin.submit(page, action, fields);
+        assert_eq!(done.status, *status, "{action}: {}", done.body);
+    }
+    // Refused: the rule exists already. Nothing is logged for it.
+    let refused = admin.submit(
+        "/staff/admin/rules",
+        "/staff/admin/rules",
+        &[("code", "9z"), ("title", "Again"), ("summary", "x")],
+    );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    let tokens = admin.get("/staff/admin/tokens").body;
+    let id = tokens
+        .split("/staff/admin/tokens/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a token to revoke");
+    let revoked = admin.submit("/staff/admin/tokens", &format!("/staff/admin/tokens/{id}/revoke"), &[]);
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+
+    let log = admin.get("/staff/admin/log");
+    assert_eq!(log.status, 200);
+    let rows: Vec<&str> = log.body.lines().filter(|l| l.starts_with("<tr><td>")).collect();
+    let expected = [
+        "revoked an API token",
+        "issued an API token: audit script",
+        "gave a role to: newcomer@example.org (committee)",
+        "added a closure day: Monday 2 August 2027 (Summer closure)",
+        "changed the organisation&#x27;s settings: response time",
+        "reworded a policy rule: 9z (Spam and adverts)",
+        "added a policy rule: 9z (Spam)",
+    ];
+    assert!(rows.len() >= expected.len(), "{}", log.body);
+    for (row, what) in rows.iter().zip(expected) {
+        assert!(row.contains(what), "expected {what:?} in {row}");
+        assert!(row.contains("<td>Admin</td>"), "who: {row}");
+    }
+    assert_eq!(rows.iter().filter(|r| r.contains("Again")).count(), 0, "a refused change is not logged");
+    // The cast was set up from the command line, and the log says so.
+    assert!(rows.iter().any(|r| r.contains("Someone at the command line")), "{}", log.body);
+}

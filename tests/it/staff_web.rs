@@ -737,8 +737,14 @@ fn a_note_is_recorded_in_the_role_the_case_is_with() {
     {
         let pool = redress::db::connect(&app.database_url, 1).unwrap();
         let mut conn = pool.get().unwrap();
-        redress::services::add_user(&mut conn, ORG, ADMIN, "Admin", "moderator", None, chrono::Utc::now())
-            .unwrap();
+        redress::services::add_user(
+            &mut conn,
+            ORG,
+            redress::services::NewMember { email: ADMIN, name: "Admin", role: "moderator", password: None },
+            redress::services::ChangedBy::CommandLine,
+            chrono::Utc::now(),
+        )
+        .unwrap();
     }
     let (status, made) = app.record_removal(&cast.moderator, json!({}));
     assert_eq!(status, 201, "{made}");

@@ -171,15 +171,49 @@ pub fn setup(conn: &mut DbConnection, svc: &Services, now: DateTime<Utc>) -> Res
         RULE,
         "Personal attacks",
         "Criticise views, never people. Comments that insult or make allegations about named people are removed.",
+        services::ChangedBy::CommandLine,
         now,
     )
     .map_err(err("add rule"))?;
-    services::add_user(conn, ORG_SLUG, MODERATOR, "Mo Moderator", "moderator", Some(PASSWORD), now)
-        .map_err(err("add moderator"))?;
-    services::add_user(conn, ORG_SLUG, "secretary@bench.example", "Sid Secretary", "secretary", None, now)
-        .map_err(err("add secretary"))?;
-    services::add_user(conn, ORG_SLUG, "committee@bench.example", "Chris Committee", "committee", None, now)
-        .map_err(err("add committee member"))?;
+    services::add_user(
+        conn,
+        ORG_SLUG,
+        services::NewMember {
+            email: MODERATOR,
+            name: "Mo Moderator",
+            role: "moderator",
+            password: Some(PASSWORD),
+        },
+        services::ChangedBy::CommandLine,
+        now,
+    )
+    .map_err(err("add moderator"))?;
+    services::add_user(
+        conn,
+        ORG_SLUG,
+        services::NewMember {
+            email: "secretary@bench.example",
+            name: "Sid Secretary",
+            role: "secretary",
+            password: None,
+        },
+        services::ChangedBy::CommandLine,
+        now,
+    )
+    .map_err(err("add secretary"))?;
+    services::add_user(
+        conn,
+        ORG_SLUG,
+        services::NewMember {
+            email: "committee@bench.example",
+            name: "Chris Committee",
+            role: "committee",
+            password: None,
+        },
+        services::ChangedBy::CommandLine,
+        now,
+    )
+    .map_err(err("add committee member"))?;
     let api_token =
         services::add_token(conn, ORG_SLUG, MODERATOR, "benchmark", None, now).map_err(err("add token"))?;
     let staff = services::authenticate_token(conn, &api_token).map_err(err("token"))?;

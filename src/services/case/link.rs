@@ -1,13 +1,11 @@
 //! Private links: minting, reissuing, and finding the case behind one.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 
-use crate::db::schema::case_tokens;
-use crate::db::{to_db_time, write_tx, DbConnection};
+use crate::db::{write_tx, DbConnection};
 use crate::domain::{self, Actor, CaseKind, EmailTemplate, EventKind, Recipient, Role};
 use crate::error::{AppError, AppResult};
-use crate::store::{self, CaseRow, CaseToken};
+use crate::store::{self, CaseRow};
 
 use super::*;
 
@@ -41,13 +39,7 @@ pub fn reissue_link(
             CaseKind::Removal => (Actor::Poster, Recipient::Poster, case.author_email.clone()),
             CaseKind::Complaint => (Actor::Reporter, Recipient::Reporter, case.reporter_email.clone()),
         };
-        diesel::update(
-            case_tokens::table
-                .filter(case_tokens::case_id.eq(&case.id))
-                .filter(case_tokens::revoked_at.is_null()),
-        )
-        .set(case_tokens::revoked_at.eq(Some(to_db_time(now))))
-        .execute(conn)?;
+        store::revoke_links(conn, &case.id, now)?;
         let role = [Role::Moderator, Role::Secretary, Role::Admin]
             .into_iter()
             .find(|r| staff.roles.contains(r))
@@ -89,12 +81,7 @@ pub fn case_for_link(conn: &mut DbConnection, secret: &str) -> AppResult<(CaseRo
         return Err(not_found());
     }
     let hash = hash_secret(secret);
-    let token: Option<CaseToken> = crate::on_backend!(conn, |c| case_tokens::table
-        .filter(case_tokens::token_hash.eq(&hash))
-        .filter(case_tokens::revoked_at.is_null())
-        .select(CaseToken::as_select())
-        .get_result(c)
-        .optional())?;
+    let token = store::link_by_hash(conn, &hash)?;
     let token = token.ok_or_else(not_found)?;
     let party = if token.party == "reporter" { Actor::Reporter } else { Actor::Poster };
     let case = store::case_by_id(conn, &token.case_id)?;

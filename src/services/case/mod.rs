@@ -15,9 +15,7 @@ pub use open::*;
 pub use sweep::*;
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 
-use crate::db::schema::{case_alerts, case_events, cases, outbox};
 use crate::db::{new_id, to_db_time, DbConnection};
 use crate::domain::{Actor, CaseStatus, DueKind, EventKind, Recipient, Role, Transition};
 use crate::error::{AppError, AppResult};
@@ -48,29 +46,9 @@ fn apply(
 ) -> AppResult<CaseRow> {
     let now = ctx.now;
     let to = &step.to;
-    let closed_at = to.state.is_final().then(|| to_db_time(now));
     let next_reminder_at = reminder_instant(conn, ctx.org, to)?;
-    let changed = diesel::update(
-        cases::table
-            .filter(cases::id.eq(&case.id))
-            .filter(cases::state.eq(before.state.as_str()))
-            .filter(cases::overdue.eq(before.overdue))
-            .filter(cases::updated_at.eq(case.updated_at)),
-    )
-    .set((
-        cases::state.eq(to.state.as_str()),
-        cases::overdue.eq(to.overdue),
-        cases::due_at.eq(to.due.map(|d| to_db_time(d.at))),
-        cases::due_kind.eq(to.due.map(|d| d.kind.as_str())),
-        cases::outcome.eq(step.outcome.map(|o| o.as_str()).or(case.outcome.as_deref())),
-        cases::updated_at.eq(to_db_time(now)),
-        cases::closed_at.eq(closed_at),
-        cases::paused_days_left.eq(to.paused.map(|p| i32::try_from(p.days_left).unwrap_or(i32::MAX))),
-        cases::info_due_at.eq(to.paused.map(|p| to_db_time(p.answer_by))),
-        cases::next_reminder_at.eq(next_reminder_at),
-    ))
-    .execute(conn)?;
-    if changed == 0 {
+    let outcome = step.outcome.map(|o| o.as_str());
+    if !store::update_status(conn, case, before, to, outcome, next_reminder_at, now)? {
         return Err(AppError::Conflict(
             "someone else changed this case at the same moment; reload it and try again".into(),
         ));
@@ -79,7 +57,7 @@ fn apply(
         if let Some(due) = before.due {
             let kind =
                 if due.kind == DueKind::CommitteeTarget { "committee_overdue" } else { "response_overdue" };
-            record_alert(conn, &case.id, kind, due.at, now)?;
+            store::record_alert(conn, &case.id, kind, due.at, now)?;
         }
     }
     let updated = store::case_by_id(conn, &case.id)?;
@@ -104,36 +82,6 @@ fn reminder_instant(
     let Ok(days @ 1..) = u32::try_from(days) else { return Ok(None) };
     let schedule = schedule_of(conn, org)?;
     Ok(Some(to_db_time(schedule.reminder_at(due.at, days))))
-}
-
-/// Notes that an alert for a case's deadline went out. Returns false when it already had:
-/// the unique key on (case, kind, deadline) is what keeps every alert to one.
-fn record_alert(
-    conn: &mut DbConnection,
-    case_id: &str,
-    kind: &str,
-    due: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> AppResult<bool> {
-    let exists: i64 = case_alerts::table
-        .filter(case_alerts::case_id.eq(case_id))
-        .filter(case_alerts::kind.eq(kind))
-        .filter(case_alerts::due_at.eq(to_db_time(due)))
-        .count()
-        .get_result(conn)?;
-    if exists > 0 {
-        return Ok(false);
-    }
-    diesel::insert_into(case_alerts::table)
-        .values((
-            case_alerts::id.eq(new_id()),
-            case_alerts::case_id.eq(case_id),
-            case_alerts::kind.eq(kind),
-            case_alerts::due_at.eq(to_db_time(due)),
-            case_alerts::created_at.eq(to_db_time(now)),
-        ))
-        .execute(conn)?;
-    Ok(true)
 }
 
 /// Writes the event of a step and queues its emails, each rendered now so that the record shows
@@ -163,7 +111,7 @@ fn record(
         created_at: to_db_time(now),
         token_issued_by: by.token_issued_by.clone(),
     };
-    crate::on_backend!(conn, |c| diesel::insert_into(case_events::table).values(&event).execute(c))?;
+    store::insert_event(conn, &event)?;
     tracing::info!(
         event = "case_event",
         kind = %event.kind,
@@ -211,7 +159,7 @@ fn record(
                 sent_at: None,
                 body_html: Some(rendered.html),
             };
-            crate::on_backend!(conn, |c| diesel::insert_into(outbox::table).values(&row).execute(c))?;
+            store::queue_email(conn, &row)?;
         }
     }
     Ok(event)

@@ -1,9 +1,7 @@
 //! Opening cases: a moderator's record of a removal and a member of the public's complaint.
 
 use chrono::{DateTime, Datelike, Utc};
-use diesel::prelude::*;
 
-use crate::db::schema::cases;
 use crate::db::{new_id, to_db_time, write_tx, DbConnection};
 use crate::domain::{self, Actor, CaseKind, EmailTemplate, Transition};
 use crate::error::{AppError, AppResult};
@@ -134,7 +132,7 @@ fn insert_opened(
     case.due_at = opening.to.due.map(|d| to_db_time(d.at));
     case.due_kind = opening.to.due.map(|d| d.kind.as_str().into());
     case.next_reminder_at = reminder_instant(conn, org, &opening.to)?;
-    crate::on_backend!(conn, |c| diesel::insert_into(cases::table).values(&case).execute(c))?;
+    store::insert_case(conn, &case)?;
     record(conn, ctx, &case, opening)?;
     Ok(case)
 }

@@ -1,11 +1,9 @@
 //! The deadline sweep: what the clocks decide when nobody acts, and reminders before they do.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::schema::{cases, sweep_failures};
-use crate::db::{from_db_time, to_db_time, write_tx, DbConnection};
+use crate::db::{from_db_time, write_tx, DbConnection};
 use crate::domain::{self, Action, Actor, DueKind, EmailTemplate, EventKind, Recipient, Transition};
 use crate::error::{AppError, AppResult};
 use crate::store::{self};
@@ -47,23 +45,11 @@ pub fn sweep_until(
     stop: Option<&std::sync::atomic::AtomicBool>,
 ) -> AppResult<SweepReport> {
     let stopping = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
-    let at = to_db_time(now);
     // Two look-ups, each along an index that holds only the cases it concerns, so that a sweep
     // reads what is due and never the open cases that are not.
-    let passed: Vec<(String, String, String)> = cases::table
-        .filter(cases::due_at.lt(at))
-        .filter(diesel::dsl::not(cases::overdue))
-        .select((cases::id, cases::reference, cases::state))
-        .order(cases::due_at)
-        .load(conn)?;
-    let unanswered: Vec<(String, String, String)> = cases::table
-        .filter(cases::info_due_at.lt(at))
-        .select((cases::id, cases::reference, cases::state))
-        .order(cases::info_due_at)
-        .load(conn)?;
-    // The cases that failed before: few, and each is forgotten once it goes through.
-    let mut failing: std::collections::HashSet<String> =
-        sweep_failures::table.select(sweep_failures::case_id).load::<String>(conn)?.into_iter().collect();
+    let passed = store::cases_past_due(conn, now)?;
+    let unanswered = store::cases_unanswered(conn, now)?;
+    let mut failing: std::collections::HashSet<String> = store::failing_cases(conn)?.into_iter().collect();
     let mut report = SweepReport::default();
     let system = ActorRef::without_account(Actor::System);
     let mut seen = std::collections::HashSet::new();
@@ -111,32 +97,8 @@ fn note_sweep_failure(
     error: &AppError,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let at = to_db_time(now);
     let why = error.to_string().chars().take(500).collect::<String>();
-    let first = write_tx(conn, |conn| {
-        let again = diesel::update(sweep_failures::table.find(case_id))
-            .set((
-                sweep_failures::failures.eq(sweep_failures::failures + 1),
-                sweep_failures::last_at.eq(at),
-                sweep_failures::error.eq(&why),
-            ))
-            .execute(conn)?;
-        if again == 1 {
-            return Ok::<_, AppError>(false);
-        }
-        let org: String = cases::table.find(case_id).select(cases::organisation_id).get_result(conn)?;
-        diesel::insert_into(sweep_failures::table)
-            .values((
-                sweep_failures::case_id.eq(case_id),
-                sweep_failures::organisation_id.eq(org),
-                sweep_failures::error.eq(&why),
-                sweep_failures::failures.eq(1),
-                sweep_failures::first_at.eq(at),
-                sweep_failures::last_at.eq(at),
-            ))
-            .execute(conn)?;
-        Ok(true)
-    })?;
+    let first = write_tx(conn, |conn| store::note_sweep_failure(conn, case_id, &why, now))?;
     if first {
         tracing::error!(case = %reference, error = %why, "the deadline sweep could not act on a case; it goes on with the others and tries this one again next time");
     } else {
@@ -146,7 +108,7 @@ fn note_sweep_failure(
 }
 
 fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> AppResult<()> {
-    write_tx(conn, |conn| diesel::delete(sweep_failures::table.find(case_id)).execute(conn))?;
+    write_tx(conn, |conn| store::forget_sweep_failure(conn, case_id))?;
     Ok(())
 }
 
@@ -163,13 +125,7 @@ pub struct StuckCase {
 
 /// The cases of an organisation that the sweep cannot act on, oldest first.
 pub fn sweep_failures_of(conn: &mut DbConnection, org_id: &str, limit: i64) -> AppResult<Vec<StuckCase>> {
-    let rows: Vec<(String, String, i32, chrono::NaiveDateTime)> = sweep_failures::table
-        .inner_join(cases::table.on(cases::id.eq(sweep_failures::case_id)))
-        .filter(sweep_failures::organisation_id.eq(org_id))
-        .order(sweep_failures::first_at)
-        .limit(limit)
-        .select((cases::reference, sweep_failures::error, sweep_failures::failures, sweep_failures::first_at))
-        .load(conn)?;
+    let rows = store::sweep_failures_of(conn, org_id, limit)?;
     Ok(rows
         .into_iter()
         .map(|(reference, error, failures, since)| StuckCase {
@@ -221,12 +177,7 @@ fn send_reminders(
     failing: &mut std::collections::HashSet<String>,
     stopping: impl Fn() -> bool,
 ) -> AppResult<()> {
-    let at = to_db_time(now);
-    let due: Vec<String> = cases::table
-        .filter(cases::next_reminder_at.le(at))
-        .select(cases::id)
-        .order(cases::next_reminder_at)
-        .load(conn)?;
+    let due = store::cases_reminder_due(conn, now)?;
     for id in due {
         if stopping() {
             return Ok(());
@@ -241,23 +192,23 @@ fn send_reminders(
             let instant = reminder_instant(conn, &org, &status)?;
             let reminder = match (instant, status.due) {
                 (Some(instant), Some(_)) if now < from_db_time(instant) => {
-                    set_next_reminder(conn, &id, Some(instant))?;
+                    store::set_next_reminder(conn, &id, Some(instant))?;
                     return Ok(());
                 }
                 (Some(_), Some(due)) if now <= due.at => due,
                 _ => {
-                    set_next_reminder(conn, &id, None)?;
+                    store::set_next_reminder(conn, &id, None)?;
                     return Ok(());
                 }
             };
-            set_next_reminder(conn, &id, None)?;
+            store::set_next_reminder(conn, &id, None)?;
             let (kind, template, to) = match reminder.kind {
                 DueKind::CommitteeTarget => {
                     ("committee_reminder", EmailTemplate::CommitteeReminder, Recipient::Secretary)
                 }
                 _ => ("response_reminder", EmailTemplate::ResponseReminder, Recipient::Moderators),
             };
-            if !record_alert(conn, &case.id, kind, reminder.at, now)? {
+            if !store::record_alert(conn, &case.id, kind, reminder.at, now)? {
                 return Ok(());
             }
             let step = Transition {
@@ -278,19 +229,10 @@ fn send_reminders(
             Ok(()) => {}
             Err(e) => {
                 report.failed += 1;
-                let reference: String = cases::table.find(&id).select(cases::reference).get_result(conn)?;
+                let reference = store::reference_of(conn, &id)?;
                 note_sweep_failure(conn, &id, &reference, &e, now)?;
             }
         }
     }
-    Ok(())
-}
-
-fn set_next_reminder(
-    conn: &mut DbConnection,
-    case_id: &str,
-    at: Option<chrono::NaiveDateTime>,
-) -> QueryResult<()> {
-    diesel::update(cases::table.find(case_id)).set(cases::next_reminder_at.eq(at)).execute(conn)?;
     Ok(())
 }

@@ -77,23 +77,7 @@ pub fn staff_page(
 /// An error on a staff page, shown within the staff layout.
 pub fn staff_error(state: &AppState, session: &Session, err: AppError) -> HttpResponse {
     use actix_web::ResponseError;
-    if let AppError::Internal(detail) = &err {
-        tracing::error!(%detail, "staff page failed");
-    }
-    let title = match err.status_code().as_u16() {
-        404 => "Not found",
-        403 => "Not allowed",
-        409 => "This cannot be done now",
-        _ => "Sorry, there is a problem",
-    };
-    staff_page(
-        state,
-        session,
-        err.status_code(),
-        "staff/error",
-        title,
-        json!({ "message": err.public_message() }),
-    )
+    super::render::PageError::staff(state, session, err).error_response()
 }
 
 fn see_other(location: &str) -> HttpResponse {

@@ -276,7 +276,7 @@ pub(super) async fn sign_out(
 
 pub(super) async fn choose_org(state: web::Data<AppState>, SignedIn(session): SignedIn) -> HttpResponse {
     let user_id = session.user.id.clone();
-    match db::run(&state.pool, move |conn| Ok(auth::memberships_of(conn, &user_id)?)).await {
+    match db::run(&state.pool, move |conn| auth::memberships_of(conn, &user_id)).await {
         Ok(orgs) => {
             let list: Vec<Value> = orgs
                 .iter()

@@ -501,10 +501,18 @@ impl TestApp {
         };
         let rule =
             |conn: &mut redress::db::DbConnection, org: &str, code: &str, title: &str, summary: &str| {
-                services::add_rule(conn, org, code, title, summary, now).unwrap();
+                services::add_rule(conn, org, code, title, summary, services::ChangedBy::CommandLine, now)
+                    .unwrap();
             };
         let user = |conn: &mut redress::db::DbConnection, org: &str, email: &str, name: &str, role: &str| {
-            services::add_user(conn, org, email, name, role, None, now).unwrap();
+            services::add_user(
+                conn,
+                org,
+                services::NewMember { email, name, role, password: None },
+                services::ChangedBy::CommandLine,
+                now,
+            )
+            .unwrap();
         };
         org(conn, ORG, "Penrith CLP", SECRETARY, Some("PEN"));
         rule(conn, ORG, "3a", "Personal attacks", "Criticise views, never people: no insults or abuse.");
