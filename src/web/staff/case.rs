@@ -5,7 +5,7 @@ use super::AppState;
 use crate::db::{self, from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{self, Action, Actor, CaseKind, Outcome, Role};
-use crate::error::{AppError, AppResult, FieldErrors};
+use crate::error::{AppError, FieldErrors};
 use crate::services::{self};
 use crate::store::{self, CaseRow};
 use crate::validate;
@@ -206,12 +206,35 @@ pub(super) async fn case_page(
     }
 }
 
-async fn staff_step(
+/// The steps taken from the case page's forms.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Step {
+    Respond,
+    Decide,
+    RequestInfo,
+    Note,
+}
+
+impl Step {
+    /// The form the step was sent from, drawn again with its errors when refused.
+    fn form(self) -> &'static str {
+        match self {
+            Step::Respond => "response",
+            Step::Decide => "decision",
+            Step::RequestInfo => "question",
+            Step::Note => "note",
+        }
+    }
+}
+
+/// One step from the case page: checks the CSRF token, takes the step through the same
+/// services as the API, and finishes as every case step does.
+async fn case_step(
     state: web::Data<AppState>,
     session: StaffSession,
     reference: String,
     form: HashMap<String, String>,
-    decide: bool,
+    step: Step,
 ) -> HttpResponse {
     if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
         return staff_error(&state, &session, e);
@@ -220,102 +243,46 @@ async fn staff_step(
     let svc = state.services.clone();
     let (r, f) = (reference.clone(), form.clone());
     let result = db::run(&state.pool, move |conn| {
-        let build = if decide { Action::Decide } else { Action::Respond };
-        services::staff_act(
-            conn,
-            &svc,
-            &staff,
-            &r,
-            build,
-            f.get("outcome").map(String::as_str),
-            f.get("reasons").map(String::as_str),
-            Utc::now(),
-        )
+        let field = |k: &str| f.get(k).map(String::as_str);
+        let now = Utc::now();
+        let (outcome, reasons) = (field("outcome"), field("reasons"));
+        match step {
+            Step::Respond => {
+                services::staff_act(conn, &svc, &staff, &r, Action::Respond, outcome, reasons, now)
+            }
+            Step::Decide => {
+                services::staff_act(conn, &svc, &staff, &r, Action::Decide, outcome, reasons, now)
+            }
+            Step::RequestInfo => services::request_info(conn, &svc, &staff, &r, field("question"), now),
+            Step::Note => {
+                services::add_note(conn, &svc, &staff, &r, field("note"), now)?;
+                services::find_case(conn, &staff.org, &r)
+            }
+        }
     })
     .await;
-    let form_name = if decide { "decision" } else { "response" };
-    finish_case_step(&state, &session, reference, form_name, &form, result).await
+    finish_case_step(&state, &session, reference, step.form(), &form, result).await
 }
 
-pub(super) async fn respond(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    staff_step(state, session, path.into_inner(), form.into_inner(), false).await
+/// The route handlers of the case page's forms: each takes its own `Step`.
+macro_rules! step_handlers {
+    ($($name:ident => $step:expr),* $(,)?) => {$(
+        pub(super) async fn $name(
+            state: web::Data<AppState>,
+            Staff(session): Staff,
+            path: web::Path<String>,
+            form: web::Form<HashMap<String, String>>,
+        ) -> HttpResponse {
+            case_step(state, session, path.into_inner(), form.into_inner(), $step).await
+        }
+    )*};
 }
 
-pub(super) async fn decide(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    staff_step(state, session, path.into_inner(), form.into_inner(), true).await
-}
-
-/// A case form with one text field (`field`): checks the CSRF token, runs `step` with that
-/// field's words, and finishes as every case step does.
-async fn one_field_step(
-    state: web::Data<AppState>,
-    session: StaffSession,
-    reference: String,
-    form: HashMap<String, String>,
-    field: &'static str,
-    step: fn(
-        &mut DbConnection,
-        &services::Services,
-        &services::StaffContext,
-        &str,
-        Option<&str>,
-    ) -> AppResult<CaseRow>,
-) -> HttpResponse {
-    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
-        return staff_error(&state, &session, e);
-    }
-    let staff = session.staff();
-    let svc = state.services.clone();
-    let (r, words) = (reference.clone(), form.get(field).cloned());
-    let result = db::run(&state.pool, move |conn| step(conn, &svc, &staff, &r, words.as_deref())).await;
-    finish_case_step(&state, &session, reference, field, &form, result).await
-}
-
-pub(super) async fn request_info(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    one_field_step(
-        state,
-        session,
-        path.into_inner(),
-        form.into_inner(),
-        "question",
-        |conn, svc, staff, r, words| services::request_info(conn, svc, staff, r, words, Utc::now()),
-    )
-    .await
-}
-
-pub(super) async fn add_note(
-    state: web::Data<AppState>,
-    Staff(session): Staff,
-    path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
-) -> HttpResponse {
-    one_field_step(
-        state,
-        session,
-        path.into_inner(),
-        form.into_inner(),
-        "note",
-        |conn, svc, staff, r, words| {
-            services::add_note(conn, svc, staff, r, words, Utc::now())?;
-            services::find_case(conn, &staff.org, r)
-        },
-    )
-    .await
+step_handlers! {
+    respond => Step::Respond,
+    decide => Step::Decide,
+    request_info => Step::RequestInfo,
+    add_note => Step::Note,
 }
 
 /// Revokes the case's private links and sends a new one; with no address to send it to, shows
