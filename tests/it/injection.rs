@@ -294,59 +294,6 @@ fn rendered_in(html: &str, payload: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Email: the parts of a multipart message.
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let mut out = vec![];
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// The text and HTML parts of an email (the harness has already decoded quoted-printable).
-fn parts(mail: &Mail) -> (String, Option<String>) {
-    let boundary =
-        mail.headers.split("boundary=").nth(1).map(|b| {
-            b.trim_start_matches('"').split(['"', ';', '\n']).next().unwrap_or("").trim().to_string()
-        });
-    let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
-        return (mail.body.clone(), None);
-    };
-    let (mut text, mut html) = (String::new(), None);
-    for part in mail.body.split(&format!("--{boundary}")) {
-        let Some((head, body)) = part.trim_start_matches('\n').split_once("\n\n") else { continue };
-        let head_lower = head.to_ascii_lowercase();
-        let body = if head_lower.contains("content-transfer-encoding: base64") {
-            String::from_utf8_lossy(&base64_decode(body)).into_owned()
-        } else {
-            body.to_string()
-        };
-        if head_lower.contains("text/html") {
-            html = Some(body);
-        } else if head_lower.contains("text/plain") {
-            text = body;
-        }
-    }
-    (text, html)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Driving Redress.
 
 fn cli_ok(app: &TestApp, args: &[&str]) -> String {
@@ -806,8 +753,8 @@ fn no_page_or_email_carries_injected_markup() {
                 problems.push(format!("{name}: a header came from the payload: {line}"));
             }
         }
-        let (text, html) = parts(mail);
-        match html {
+        let text = &mail.body;
+        match mail.html.clone() {
             Some(html) => {
                 problems.extend(injections(&format!("{name} (HTML)"), &html, &payloads, &vocab));
                 out.html.push((format!("{name} (HTML)"), html));
