@@ -38,6 +38,8 @@ struct Wilful {
     /// Message-IDs of the messages accepted (answered 250 after DATA), in order.
     accepted: Mutex<Vec<String>>,
     connections: AtomicUsize,
+    /// Connections not yet closed.
+    open: AtomicUsize,
 }
 
 struct FaultSmtp {
@@ -55,8 +57,10 @@ impl FaultSmtp {
             for stream in listener.incoming().flatten() {
                 let state = shared.clone();
                 state.connections.fetch_add(1, Ordering::Relaxed);
+                state.open.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let _ = serve_smtp(stream, &state);
+                    state.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -73,6 +77,10 @@ impl FaultSmtp {
 
     fn accepted(&self) -> Vec<String> {
         self.state.accepted.lock().unwrap().clone()
+    }
+
+    fn connections_open(&self) -> usize {
+        self.state.open.load(Ordering::SeqCst)
     }
 }
 
@@ -357,7 +365,8 @@ fn load_and_start_sending(server: &Server, smtp: &FaultSmtp, token: &str, n: usi
     }
 }
 
-/// After a drain, lets the servers run on a little (in case one would send something twice),
+/// After a drain, waits until no client is still talking to the mail server (a second copy of
+/// an email the outbox already marks sent could only be on its way in such a conversation),
 /// then counts, reports and checks.
 fn settle_and_check(
     app: &TestApp,
@@ -366,7 +375,16 @@ fn settle_and_check(
     drain: Duration,
     most_duplicates: usize,
 ) {
-    std::thread::sleep(Duration::from_secs(2));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while smtp.connections_open() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} connection(s) to the mail server still open 30 s after the drain: {:?}",
+            smtp.connections_open(),
+            tally(app, smtp)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let t = tally(app, smtp);
     report(scenario, &t, drain);
     assert_eq!((t.lost, t.strangers), (0, 0), "{t:?}");
@@ -403,11 +421,15 @@ fn a_hung_mail_server_delays_only_the_email_being_sent() {
     let server = serve(&app, smtp.port, &[]);
     let statuses = load(&[&server.base_url], &cast.moderator, 20, 4);
     assert_eq!(statuses.get(&201), Some(&20), "{statuses:?}");
-    std::thread::sleep(Duration::from_secs(5));
+    // Two attempts given up: after the first hung, the sender went on to another email.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while last_errors(&app).len() < 2 {
+        assert!(Instant::now() < deadline, "no two attempts were given up: {:?}", last_errors(&app));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(smtp.accepted().is_empty());
     // Each attempt so far was given up at the timeout and left to be tried again.
     let tried = last_errors(&app);
-    assert!(!tried.is_empty(), "attempts were made and given up");
     assert!(tried.iter().all(|(status, _)| status == "pending" || status == "sending"), "{tried:?}");
     smtp.hang(false);
     let drain = drained(&app, &smtp, Duration::from_secs(30));
@@ -491,7 +513,8 @@ fn a_database_that_cannot_be_written_for_a_while_sends_nothing_twice() {
     smtp.delay(Duration::from_millis(150));
     let server = serve(&app, smtp.port, &[("REDRESS_OUTBOX_LEASE_SECS", "60")]);
     load_and_start_sending(&server, &smtp, &cast.moderator, 30, 3);
-    // Hold the write lock for 8 seconds.
+    // Hold the write lock for 8 seconds: the fault is a stretch of time, longer than the send
+    // timeout and the retry back-off, during which sends finish but cannot be recorded.
     let url = app.database_url.clone();
     let holder = std::thread::spawn(move || {
         let pool = redress::db::connect(&url, 1).unwrap();
@@ -572,11 +595,22 @@ fn a_template_that_fails_for_one_organisation_stops_no_other_case() {
         smtp.port,
         &[("REDRESS_SWEEP_SECS", "1"), ("REDRESS_EMAIL_TEMPLATES", &dir), ("RUST_LOG", "warn,redress=info")],
     );
-    // Several sweeps.
-    std::thread::sleep(Duration::from_secs(5));
-    let pool = redress::db::connect(&app.database_url, 1).unwrap();
-    let mut conn = pool.get().unwrap();
+    // Several sweeps: until each failing case has been tried three times. By the third try the
+    // first two sweeps' log lines have long passed through the pipe, so a report made at every
+    // sweep would show below.
     use redress::db::schema::{cases, sweep_failures};
+    let pool = redress::db::connect(&app.database_url, 1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tries: Vec<i32> =
+            sweep_failures::table.select(sweep_failures::failures).load(&mut *pool.get().unwrap()).unwrap();
+        if tries.len() >= 5 && tries.iter().all(|n| *n >= 3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sweep did not try each failing case three times: {tries:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut conn = pool.get().unwrap();
     let overdue: Vec<String> =
         cases::table.filter(cases::overdue.eq(true)).select(cases::reference).load(&mut *conn).unwrap();
     let mut overdue = overdue;

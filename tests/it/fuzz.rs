@@ -11,7 +11,7 @@
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
-use crate::common::web::WebClient;
+use crate::common::web::{selector, Page, WebClient};
 use crate::common::*;
 use diesel::prelude::*;
 use rand::rngs::StdRng;
@@ -958,9 +958,9 @@ fn fuzz_staff_form_routes() {
     let (moderator_web, moderator) = signed_in(&app, MODERATOR);
     let (_committee_web, committee) = signed_in(&app, COMMITTEE);
     let (admin_web, admin) = signed_in(&app, ADMIN);
-    let users_page = admin_web.get("/staff/admin/users").body;
+    let users_page = admin_web.get("/staff/admin/users");
     let victim_id = action_id(&users_page, "/staff/admin/users/", "/remove-role", "victim@penrith.example");
-    let tokens_page = admin_web.get("/staff/admin/tokens").body;
+    let tokens_page = admin_web.get("/staff/admin/tokens");
     let victim_token = action_id(&tokens_page, "/staff/admin/tokens/", "/revoke", "victim");
 
     let mut f = Fuzzer::new(&app, "fuzz_staff_form_routes");
@@ -1072,14 +1072,15 @@ fn fuzz_staff_form_routes() {
 }
 
 /// The id in a form action `{prefix}{id}{suffix}` on the same table row as `near`.
-fn action_id(page: &str, prefix: &str, suffix: &str, near: &str) -> String {
-    let row = page
-        .split("<tr")
-        .find(|row| row.contains(near) && row.contains(prefix))
-        .unwrap_or_else(|| panic!("no row with {near} and {prefix} in:\n{page}"));
-    let start = row.find(prefix).unwrap() + prefix.len();
-    let end = row[start..].find(suffix).unwrap() + start;
-    row[start..end].to_string()
+fn action_id(page: &Page, prefix: &str, suffix: &str, near: &str) -> String {
+    let document = page.document();
+    let forms = selector(&format!("form[action^='{prefix}'][action$='{suffix}']"));
+    let action = document
+        .select(&selector("tr"))
+        .filter(|row| row.text().collect::<String>().contains(near))
+        .find_map(|row| row.select(&forms).next().and_then(|form| form.attr("action")))
+        .unwrap_or_else(|| panic!("no row with {near} and a form to {prefix}…{suffix} in:\n{}", page.body));
+    action[prefix.len()..action.len() - suffix.len()].to_string()
 }
 
 #[test]

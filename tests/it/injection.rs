@@ -1,7 +1,7 @@
 //! Script injection: every free-text field that reaches a page or an email is given a payload of
 //! markup (`<script>`, an `<img onerror>`, a quote that would end an attribute, `</textarea>`,
 //! handlebars braces), each with a marker of its own. Then every page and every email is fetched
-//! and read with a small HTML tokenizer: no element or attribute may come from a payload, while
+//! and read with html5ever's tokenizer: no element or attribute may come from a payload, while
 //! the payload's text must be there, escaped (so the field really was rendered, and the test can
 //! fail). Email subjects must stay one header line.
 
@@ -50,7 +50,9 @@ fn email(id: u32) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small HTML tokenizer: enough to tell an element or attribute from text.
+// Elements, attributes and text as a browser's tokenizer reads them (html5ever's, the one in
+// Servo). Tokens rather than a tree: every element a page has came from a start tag, and a
+// template partial (a table row, say) tokenizes the same wherever it is later put.
 
 #[derive(Debug)]
 struct Tag {
@@ -60,141 +62,66 @@ struct Tag {
 
 struct Parsed {
     tags: Vec<Tag>,
-    /// Text and attribute values with character references decoded.
+    /// Runs of text and attribute values, character references decoded.
     texts: Vec<String>,
 }
 
-fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let end = rest.find(';').filter(|e| *e <= 10);
-        let decoded = end.and_then(|e| {
-            let entity = &rest[1..e];
-            let c = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => entity
-                    .strip_prefix("#x")
-                    .or_else(|| entity.strip_prefix("#X"))
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
-                    .and_then(char::from_u32),
-            }?;
-            Some((c, e + 1))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
+#[derive(Default)]
+struct Collect {
+    parsed: std::cell::RefCell<Option<Parsed>>,
+    text: std::cell::RefCell<String>,
+}
+
+impl html5ever::tokenizer::TokenSink for Collect {
+    type Handle = ();
+
+    fn process_token(
+        &self,
+        token: html5ever::tokenizer::Token,
+        _line: u64,
+    ) -> html5ever::tokenizer::TokenSinkResult<()> {
+        use html5ever::tokenizer::states::RawKind;
+        use html5ever::tokenizer::{TagKind, Token, TokenSinkResult};
+        let mut parsed = self.parsed.borrow_mut();
+        let parsed = parsed.get_or_insert_with(|| Parsed { tags: vec![], texts: vec![] });
+        if let Token::CharacterTokens(t) = &token {
+            self.text.borrow_mut().push_str(t);
+            return TokenSinkResult::Continue;
+        }
+        parsed.texts.push(std::mem::take(&mut *self.text.borrow_mut()));
+        let Token::TagToken(tag) = token else { return TokenSinkResult::Continue };
+        if tag.kind == TagKind::EndTag {
+            return TokenSinkResult::Continue;
+        }
+        let name = tag.name.to_string();
+        let attrs: Vec<(String, String)> =
+            tag.attrs.iter().map(|a| (a.name.local.to_string(), a.value.to_string())).collect();
+        parsed.texts.extend(attrs.iter().map(|(_, v)| v.clone()));
+        parsed.tags.push(Tag { name: name.clone(), attrs });
+        // What the tree builder would tell the tokenizer: inside these, nothing is markup.
+        match name.as_str() {
+            "title" | "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
+            "style" | "xmp" | "iframe" | "noembed" | "noframes" | "noscript" => {
+                TokenSinkResult::RawData(RawKind::Rawtext)
             }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+            "script" => TokenSinkResult::RawData(RawKind::ScriptData),
+            "plaintext" => TokenSinkResult::Plaintext,
+            _ => TokenSinkResult::Continue,
         }
     }
-    out.push_str(rest);
-    out
 }
 
 fn parse_html(html: &str) -> Parsed {
-    let b = html.as_bytes();
-    let (mut tags, mut texts) = (vec![], vec![]);
-    let mut i = 0;
-    let mut text_start = 0;
-    while i < b.len() {
-        if b[i] != b'<' {
-            i += 1;
-            continue;
-        }
-        let next = b.get(i + 1).copied().unwrap_or(b' ');
-        if next == b'!' {
-            texts.push(decode_entities(&html[text_start..i]));
-            let end = if html[i..].starts_with("<!--") {
-                html[i..].find("-->").map(|e| i + e + 3)
-            } else {
-                html[i..].find('>').map(|e| i + e + 1)
-            };
-            i = end.unwrap_or(b.len());
-            text_start = i;
-            continue;
-        }
-        if next == b'/' {
-            texts.push(decode_entities(&html[text_start..i]));
-            i = html[i..].find('>').map(|e| i + e + 1).unwrap_or(b.len());
-            text_start = i;
-            continue;
-        }
-        if !next.is_ascii_alphabetic() {
-            i += 1;
-            continue;
-        }
-        texts.push(decode_entities(&html[text_start..i]));
-        // A start tag: its name, then attributes until `>`.
-        let mut j = i + 1;
-        while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' && b[j] != b'/' {
-            j += 1;
-        }
-        let name = html[i + 1..j].to_ascii_lowercase();
-        let mut attrs = vec![];
-        loop {
-            while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b'/') {
-                j += 1;
-            }
-            if j >= b.len() || b[j] == b'>' {
-                j += 1;
-                break;
-            }
-            let start = j;
-            while j < b.len() && !b[j].is_ascii_whitespace() && !b"=>/".contains(&b[j]) {
-                j += 1;
-            }
-            let attr = html[start..j].to_ascii_lowercase();
-            let mut value = String::new();
-            if j < b.len() && b[j] == b'=' {
-                j += 1;
-                if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
-                    let quote = b[j];
-                    let end = html[j + 1..].find(quote as char).map(|e| j + 1 + e).unwrap_or(b.len());
-                    value = decode_entities(&html[j + 1..end.min(b.len())]);
-                    j = end + 1;
-                } else {
-                    let start = j;
-                    while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' {
-                        j += 1;
-                    }
-                    value = decode_entities(&html[start..j]);
-                }
-            }
-            if j == start {
-                j += 1;
-            }
-            attrs.push((attr, value));
-        }
-        // Raw text elements: nothing inside them is markup.
-        if ["script", "style", "textarea", "title"].contains(&name.as_str()) {
-            let close = format!("</{name}");
-            let lower = html[j.min(b.len())..].to_ascii_lowercase();
-            let end = lower.find(&close).map(|e| j + e).unwrap_or(b.len());
-            texts.push(decode_entities(&html[j.min(b.len())..end]));
-            j = end;
-        }
-        for (_, v) in &attrs {
-            texts.push(v.clone());
-        }
-        tags.push(Tag { name, attrs });
-        i = j.min(b.len());
-        text_start = i;
-    }
-    texts.push(decode_entities(&html[text_start.min(b.len())..]));
-    Parsed { tags, texts }
+    use html5ever::tokenizer::{BufferQueue, Tokenizer};
+    let tokenizer = Tokenizer::new(Collect::default(), Default::default());
+    let input = BufferQueue::default();
+    input.push_back(html.into());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    let sink = tokenizer.sink;
+    let mut parsed = sink.parsed.take().unwrap_or(Parsed { tags: vec![], texts: vec![] });
+    parsed.texts.push(sink.text.take());
+    parsed
 }
 
 /// The elements and attributes the templates themselves use: anything else in a page came from
@@ -291,59 +218,6 @@ fn injections(
 
 fn rendered_in(html: &str, payload: &str) -> bool {
     parse_html(html).texts.iter().any(|t| t.contains(payload))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Email: the parts of a multipart message.
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let mut out = vec![];
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// The text and HTML parts of an email (the harness has already decoded quoted-printable).
-fn parts(mail: &Mail) -> (String, Option<String>) {
-    let boundary =
-        mail.headers.split("boundary=").nth(1).map(|b| {
-            b.trim_start_matches('"').split(['"', ';', '\n']).next().unwrap_or("").trim().to_string()
-        });
-    let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
-        return (mail.body.clone(), None);
-    };
-    let (mut text, mut html) = (String::new(), None);
-    for part in mail.body.split(&format!("--{boundary}")) {
-        let Some((head, body)) = part.trim_start_matches('\n').split_once("\n\n") else { continue };
-        let head_lower = head.to_ascii_lowercase();
-        let body = if head_lower.contains("content-transfer-encoding: base64") {
-            String::from_utf8_lossy(&base64_decode(body)).into_owned()
-        } else {
-            body.to_string()
-        };
-        if head_lower.contains("text/html") {
-            html = Some(body);
-        } else if head_lower.contains("text/plain") {
-            text = body;
-        }
-    }
-    (text, html)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -807,8 +681,8 @@ fn no_page_or_email_carries_injected_markup() {
                 problems.push(format!("{name}: a header came from the payload: {line}"));
             }
         }
-        let (text, html) = parts(mail);
-        match html {
+        let text = &mail.body;
+        match mail.html.clone() {
             Some(html) => {
                 problems.extend(injections(&format!("{name} (HTML)"), &html, &payloads, &vocab));
                 out.html.push((format!("{name} (HTML)"), html));

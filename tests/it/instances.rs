@@ -70,8 +70,10 @@ fn two_instances_alert_each_overdue_case_exactly_once() {
         assert!(Instant::now() < deadline, "only {alerts} of {CASES} alerts arrived");
         std::thread::sleep(Duration::from_millis(250));
     }
-    // Let both instances run on a little, in case either would send something twice.
-    std::thread::sleep(Duration::from_secs(4));
+    // Every alert has arrived; a duplicate would be an outbox row still to send or a message
+    // still being sent, and either is waited for. (Sweeps after this find no case due: every
+    // one is overdue already, which the events below check.)
+    app.wait_outbox_settled();
 
     let mut references: Vec<String> = app
         .smtp

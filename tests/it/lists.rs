@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::common::web::WebClient;
+use crate::common::web::{Page, WebClient};
 use crate::common::*;
 use diesel::prelude::*;
 use serde_json::{json, Value};
@@ -60,22 +60,14 @@ fn references(list: &Value) -> Vec<String> {
 }
 
 /// The case references linked from a staff page, in order.
-fn linked_references(body: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut rest = body;
-    while let Some(i) = rest.find("href=\"/staff/cases/") {
-        rest = &rest[i + "href=\"/staff/cases/".len()..];
-        out.push(rest[..rest.find('"').unwrap()].to_string());
-    }
-    out
+fn linked_references(page: &Page) -> Vec<String> {
+    let links = page.attrs("a[href^='/staff/cases/']", "href");
+    links.iter().map(|href| href["/staff/cases/".len()..].to_string()).collect()
 }
 
 /// The "Next page" link of a staff page, as a browser would follow it.
-fn next_link(body: &str) -> Option<String> {
-    let i = body.find("rel=\"next\"")?;
-    let start = body[..i].rfind("href=\"")? + 6;
-    let end = start + body[start..].find('"')?;
-    Some(body[start..end].replace("&amp;", "&").replace("&#x3D;", "="))
+fn next_link(page: &Page) -> Option<String> {
+    page.attrs("a[rel=next]", "href").into_iter().next()
 }
 
 fn assert_exactly_once(seen: &[String], before: &BTreeSet<String>, what: &str) {
@@ -200,8 +192,8 @@ fn keyset_pages_return_every_case_exactly_once_while_cases_are_added() {
     while let Some(path) = next {
         let page = web.get(&path);
         assert_eq!(page.status, 200, "{}", page.body);
-        seen.extend(linked_references(&page.body));
-        next = next_link(&page.body);
+        seen.extend(linked_references(&page));
+        next = next_link(&page);
         if pages > 0 {
             assert!(page.has("First page"));
         }
@@ -307,7 +299,7 @@ fn search_finds_closed_cases_by_each_field_and_filters_them() {
         let api = references(&list);
         let page = web.get(&format!("/staff?q={}", redress::store::lists::url_encode(q)));
         assert_eq!(page.status, 200, "{q}: {}", page.body);
-        assert_eq!(linked_references(&page.body), api, "the page and the API agree on {q:?}");
+        assert_eq!(linked_references(&page), api, "the page and the API agree on {q:?}");
         assert!(!api.contains(&theirs), "another organisation's case found by {q:?}");
         api
     };
@@ -352,7 +344,7 @@ fn search_finds_closed_cases_by_each_field_and_filters_them() {
     assert_eq!(list(&format!("state=closed&closed_to={closing_day}&q=wombat")), vec![complained.clone()]);
     let page = web.get(&format!("/staff?final_state=decided&closed_from={today}&closed_to={today}"));
     assert_eq!(page.status, 200);
-    assert_eq!(linked_references(&page.body), vec![decided.clone()]);
+    assert_eq!(linked_references(&page), vec![decided.clone()]);
     assert!(page.has("Cases found"));
 
     // Odd input is words, never query syntax, and never a server error.

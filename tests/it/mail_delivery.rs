@@ -61,8 +61,7 @@ fn smtp_down_keeps_the_case_and_the_email_until_it_can_be_sent() {
         assert!(std::time::Instant::now() < deadline, "the email was never delivered");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    app.wait_outbox_settled();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    app.wait_mail_settled(&smtp);
     let received = smtp.all();
     assert_eq!(received.len(), 1, "delivered exactly once");
     assert!(received[0].subject.contains(&reference));

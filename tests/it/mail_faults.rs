@@ -60,8 +60,7 @@ fn every_case_change_survives_a_mail_server_that_is_down_and_each_email_goes_out
     // The server comes up: everything is delivered, exactly once.
     let smtp = SmtpServer::start_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
     wait("delivery", || smtp.all().len() >= 6);
-    app.wait_outbox_settled();
-    std::thread::sleep(Duration::from_millis(2500));
+    app.wait_mail_settled(&smtp);
     let all = smtp.all();
     assert_eq!(all.len(), 6, "{:#?}", all.iter().map(|m| &m.subject).collect::<Vec<_>>());
     let mut ids: Vec<String> = all.iter().map(|m| m.header("Message-ID").unwrap()).collect();
@@ -80,7 +79,6 @@ fn a_busy_server_is_tried_again_and_delivers_once() {
     let notice = app.mail_to("pat@poster.example", "your post was removed");
     assert!(notice.subject.contains(&reference));
     app.wait_outbox_settled();
-    std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(app.count_mail("pat@poster.example", "your post was removed"), 1);
     assert_eq!(app.smtp.answers(), vec![421, 250]);
     let email = &emails(&app, &cast, &reference)[0];
@@ -96,7 +94,9 @@ fn a_refusal_fails_at_once_and_the_admins_are_told() {
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
     wait("the failure", || emails(&app, &cast, &reference)[0]["status"] == "failed");
-    std::thread::sleep(Duration::from_millis(2500));
+    // A failed email is never claimed again, so once nothing else is to be sent a retry could
+    // only be one already under way.
+    app.wait_outbox_settled();
     let email = &emails(&app, &cast, &reference)[0];
     assert_eq!(email["attempts"], 1, "not retried: {email}");
     assert!(
@@ -154,10 +154,10 @@ fn emails_of_a_case_thread_and_reply_to_the_organisation() {
         "{}",
         notice.headers
     );
-    assert!(
-        notice.body.contains("Content-Type: text/plain") && notice.body.contains("Content-Type: text/html")
-    );
-    assert!(notice.body.contains("&lt;script&gt;"), "escaped in the HTML part");
+    let types: Vec<&str> = notice.parts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["text/plain", "text/html"], "{}", notice.raw);
+    let html = notice.html.as_deref().unwrap();
+    assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"), "escaped in the HTML part");
     assert!(notice.body.contains("<script>alert('x')</script> & more"), "as written in the text part");
 }
 
@@ -248,20 +248,26 @@ fn an_email_left_sending_by_a_crashed_worker_goes_out_after_its_lease() {
     // As if a worker had claimed it and died: "sending", with a lease that has not run out.
     let pool = redress::db::connect(&app.database_url.clone(), 1).unwrap();
     let mut conn = pool.get().unwrap();
-    let lease_end = chrono::Utc::now().naive_utc() + chrono::Duration::seconds(3);
     wait("the first failed attempt", || {
         emails(&app, &cast, &reference)[0]["attempts"].as_i64().unwrap() >= 1
     });
+    let lease = Duration::from_secs(4);
+    let leased_at = Instant::now();
+    let lease_end = chrono::Utc::now().naive_utc() + chrono::Duration::from_std(lease).unwrap();
     diesel::update(outbox::table)
         .set((outbox::status.eq("sending"), outbox::locked_until.eq(Some(lease_end))))
         .execute(&mut *conn)
         .unwrap();
     let smtp = SmtpServer::start_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(smtp.all().is_empty(), "nobody takes an email whose lease is still running");
+    // What is tested here is time itself: nobody may take the email before its lease ends.
+    // No event marks "the worker looked and left it", so watch it for two of the worker's
+    // one-second polls, stopping well short of the lease's end.
+    while leased_at.elapsed() < lease - Duration::from_millis(1500) {
+        assert!(smtp.all().is_empty(), "nobody takes an email whose lease is still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     wait("the email, once its lease ran out", || !smtp.all().is_empty());
-    app.wait_outbox_settled();
-    std::thread::sleep(Duration::from_millis(1500));
+    app.wait_mail_settled(&smtp);
     assert_eq!(smtp.all().len(), 1);
     assert_eq!(emails(&app, &cast, &reference)[0]["status"], "sent");
 }

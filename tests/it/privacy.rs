@@ -102,8 +102,7 @@ fn the_scanner_sees_through_every_encoding() {
 
 // ---------------------------------------------------------------------------------------------
 // ---------------------------------------------------------------------------------------------
-// MIME decoding, enough for what lettre writes: multipart trees, base64 and quoted-printable
-// parts, RFC 2047 encoded words in headers.
+// What a reader of an email sees, decoded by mail-parser (through the harness's `Mail`).
 
 struct Decoded {
     to: String,
@@ -129,136 +128,21 @@ impl Decoded {
     }
 }
 
-fn decode_mail(raw: &str) -> Decoded {
-    let (headers, body) = split_head(raw);
-    let mut parts = Vec::new();
-    decode_entity(&headers, body, &mut parts, 0);
-    let headers = decode_words(&headers);
+fn read(mail: &Mail) -> Decoded {
+    let field = |name: &str| {
+        mail.decoded_headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+    };
     Decoded {
-        to: header(&headers, "to").unwrap_or_default(),
-        subject: header(&headers, "subject").unwrap_or_default(),
-        headers,
-        parts,
-        raw: raw.to_string(),
+        to: field("to").unwrap_or_default(),
+        subject: mail.subject.clone(),
+        headers: mail.decoded_headers.iter().map(|(n, v)| format!("{n}: {v}\n")).collect(),
+        parts: mail.parts.clone(),
+        raw: mail.raw.clone(),
     }
 }
 
-/// Unfolded headers and the body after them.
-fn split_head(s: &str) -> (String, &str) {
-    if let Some(rest) = s.strip_prefix('\n') {
-        return (String::new(), rest);
-    }
-    let (head, body) = s.split_once("\n\n").unwrap_or((s, ""));
-    (head.replace("\n ", " ").replace("\n\t", " "), body)
-}
-
-fn header(headers: &str, name: &str) -> Option<String> {
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    headers
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-        .map(|l| l[prefix.len()..].trim().to_string())
-}
-
-fn decode_entity(headers: &str, body: &str, out: &mut Vec<(String, String)>, depth: usize) {
-    let content_type = header(headers, "content-type").unwrap_or_else(|| "text/plain".into());
-    if content_type.to_ascii_lowercase().starts_with("multipart/") && depth < 8 {
-        let boundary = content_type
-            .split(';')
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| k.eq_ignore_ascii_case("boundary"))
-            .map(|(_, v)| v.trim_matches('"').to_string())
-            .unwrap_or_default();
-        let delimiter = format!("--{boundary}");
-        for chunk in body.split(&delimiter).skip(1) {
-            if chunk.starts_with("--") {
-                break;
-            }
-            let chunk = chunk.strip_prefix('\n').unwrap_or(chunk);
-            let (h, b) = split_head(chunk);
-            decode_entity(&h, b, out, depth + 1);
-        }
-        return;
-    }
-    let encoding = header(headers, "content-transfer-encoding").unwrap_or_default().to_ascii_lowercase();
-    let text = match encoding.as_str() {
-        "base64" => String::from_utf8_lossy(&base64_decode(body)).into_owned(),
-        "quoted-printable" => String::from_utf8_lossy(&qp_decode(body, false)).into_owned(),
-        _ => body.to_string(),
-    };
-    out.push((content_type, text));
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
-    for v in s.bytes().filter_map(value) {
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-/// Quoted-printable; `underscore_space` for the Q encoding of headers.
-fn qp_decode(s: &str, underscore_space: bool) -> Vec<u8> {
-    let joined = s.replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 3 <= bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if underscore_space && bytes[i] == b'_' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    out
-}
-
-/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`).
-fn decode_words(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(start) = rest.find("=?") {
-        let after = &rest[start + 2..];
-        let mut pieces = after.splitn(3, '?');
-        let (Some(_charset), Some(enc), Some(tail)) = (pieces.next(), pieces.next(), pieces.next()) else {
-            break;
-        };
-        let Some(end) = tail.find("?=") else { break };
-        let text = &tail[..end];
-        let decoded = match enc {
-            "b" | "B" => base64_decode(text),
-            "q" | "Q" => qp_decode(text, true),
-            _ => {
-                out.push_str(&rest[..start + 2]);
-                rest = after;
-                continue;
-            }
-        };
-        out.push_str(&rest[..start]);
-        out.push_str(&String::from_utf8_lossy(&decoded));
-        rest = &tail[end + 2..];
-    }
-    out.push_str(rest);
-    out
+fn decode_mail(raw: &str) -> Decoded {
+    read(&Mail::parse(vec![], raw.as_bytes()).expect("a message"))
 }
 
 /// The private links in a text, as paths.
@@ -877,7 +761,7 @@ impl Round {
         self.mails_seen += new.len();
         let mut dirty: BTreeSet<usize> = touched.iter().copied().collect();
         for mail in new {
-            let decoded = decode_mail(&mail.raw);
+            let decoded = read(&mail);
             let recipients: Vec<usize> = (0..self.parties.len())
                 .filter(|&i| {
                     self.parties[i]
@@ -911,7 +795,7 @@ impl Round {
                 ));
             }
             for &i in &recipients {
-                self.parties[i].mails.push(decode_mail(&mail.raw));
+                self.parties[i].mails.push(read(&mail));
                 self.party_mails += 1;
                 for line in mail.raw.lines() {
                     if let Some(e) = line.strip_prefix("Content-Transfer-Encoding:") {
@@ -1011,7 +895,7 @@ impl Round {
         let staff_page = self.staff[MOD_A].web.get(&format!("/staff/cases/{c_ref}")).body;
         let (_, json) = self.app.api("GET", &format!("/api/v1/cases/{c_ref}"), Some(&self.admin_token), None);
         let mails: Vec<(Vec<String>, Decoded)> =
-            self.app.smtp.all().iter().map(|m| (m.envelope_to.clone(), decode_mail(&m.raw))).collect();
+            self.app.smtp.all().iter().map(|m| (m.envelope_to.clone(), read(m))).collect();
         let find = |to: &str, subject: &str, reference: &str| {
             mails
                 .iter()
@@ -1067,7 +951,7 @@ impl Round {
 
     fn check_staff_emails(&mut self) {
         let all: Vec<(Vec<String>, Decoded)> =
-            self.app.smtp.all().iter().map(|m| (m.envelope_to.clone(), decode_mail(&m.raw))).collect();
+            self.app.smtp.all().iter().map(|m| (m.envelope_to.clone(), read(m))).collect();
         let references: Vec<String> = self.cases.keys().cloned().collect();
         for reference in references {
             let facts = &self.cases[&reference];

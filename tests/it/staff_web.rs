@@ -699,9 +699,7 @@ fn a_step_through_an_admin_issued_token_names_both_people() {
     let csrf = admin.get("/staff/admin/tokens").csrf();
     let page = admin.post("/staff/admin/tokens", &[("csrf", &csrf), ("email", MODERATOR), ("label", "bot")]);
     assert_eq!(page.status, 201, "{}", page.body);
-    let issued =
-        page.body.split("<p class=\"words\"><code>").nth(1).and_then(|rest| rest.split("</code>").next());
-    let issued = issued.unwrap().to_string();
+    let issued = page.texts("p.words code").into_iter().next().expect("the new token is shown");
 
     let (status, made) = app.record_removal(&issued, json!({}));
     assert_eq!(status, 201, "{made}");

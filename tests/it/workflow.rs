@@ -223,7 +223,6 @@ fn overdue_response_alerts_the_secretary_exactly_once() {
     let to_poster = app.mail_to("pat@poster.example", "not answered in time");
     assert!(to_poster.body.contains("You may now put your case in writing"));
     app.wait_outbox_settled();
-    std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(app.count_mail(SECRETARY, "Response overdue"), 1);
     assert_eq!(app.count_mail("pat@poster.example", "not answered in time"), 1);
 

@@ -7,6 +7,7 @@ pub mod browser;
 pub mod web;
 use std::net::TcpListener;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -85,18 +86,70 @@ impl Drop for Beside {
     }
 }
 
-/// One email as the SMTP server received it.
+/// One email as the SMTP server received it, decoded by mail-parser.
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub envelope_to: Vec<String>,
+    /// The header block as sent, folded lines joined: for checks on the headers themselves.
     pub headers: String,
+    /// Encoded words decoded.
     pub subject: String,
+    /// The plain-text part, decoded.
     pub body: String,
-    /// The message as sent, CRLFs made LFs: for tests that decode MIME themselves.
+    /// The HTML part, decoded, when the message has one.
+    pub html: Option<String>,
+    /// Every leaf part: its content type and its text, decoded.
+    pub parts: Vec<(String, String)>,
+    /// Every header: its name and its value as sent, unfolded.
+    fields: Vec<(String, String)>,
+    /// Every header: its name and its value with encoded words decoded.
+    pub decoded_headers: Vec<(String, String)>,
+    /// The message as sent, CRLFs made LFs.
     pub raw: String,
 }
 
 impl Mail {
+    /// Decodes a message as sent; `None` when mail-parser cannot read it as a message at all.
+    pub fn parse(envelope_to: Vec<String>, data: &[u8]) -> Option<Mail> {
+        // Unknown headers decoded too: a private detail hidden in an encoded word must be seen.
+        let message = mail_parser::MessageParser::default().default_header_text().parse(data)?;
+        let root = message.root_part();
+        let head = String::from_utf8_lossy(&data[..(root.offset_body as usize).min(data.len())]);
+        let headers = unfold(&head.replace("\r\n", "\n")).trim_end().to_string();
+        let fields = message
+            .headers_raw()
+            .map(|(name, value)| (name.to_string(), unfold(value).trim().to_string()))
+            .collect();
+        let decoded_headers =
+            message.headers().iter().map(|h| (h.name().to_string(), header_text(&message, h))).collect();
+        let mut parts = Vec::new();
+        for part in &message.parts {
+            let text = match &part.body {
+                mail_parser::PartType::Text(t) | mail_parser::PartType::Html(t) => t.to_string(),
+                mail_parser::PartType::Binary(b) | mail_parser::PartType::InlineBinary(b) => {
+                    String::from_utf8_lossy(b).into_owned()
+                }
+                mail_parser::PartType::Message(_) | mail_parser::PartType::Multipart(_) => continue,
+            };
+            let content_type = mail_parser::MimeHeaders::content_type(part)
+                .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
+                .unwrap_or_else(|| "text/plain".into());
+            parts.push((content_type.to_ascii_lowercase(), text));
+        }
+        let of_type = |t: &str| parts.iter().find(|(ct, _)| ct == t).map(|(_, text)| text.clone());
+        Some(Mail {
+            envelope_to,
+            headers,
+            subject: message.subject().unwrap_or_default().to_string(),
+            body: of_type("text/plain").unwrap_or_default(),
+            html: of_type("text/html"),
+            parts,
+            fields,
+            decoded_headers,
+            raw: String::from_utf8_lossy(data).replace("\r\n", "\n"),
+        })
+    }
+
     /// The first private link in the body.
     pub fn link(&self) -> Option<String> {
         let start = self.body.find("http://127.0.0.1:")?;
@@ -106,27 +159,101 @@ impl Mail {
         link.contains("/c/").then(|| link.to_string())
     }
 
+    /// The first header `name`, its value as sent (unfolded, encoded words left as they are).
     pub fn header(&self, name: &str) -> Option<String> {
-        let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.headers
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .map(|l| l[prefix.len()..].trim().to_string())
+        self.fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 }
 
-#[derive(Clone)]
+/// Folded header lines joined into one, as RFC 5322 reads them.
+fn unfold(s: &str) -> String {
+    s.replace("\r\n", "\n").replace("\n ", " ").replace("\n\t", " ")
+}
+
+/// A header's value as a reader sees it: addresses as `Name <address>`, encoded words decoded.
+fn header_text(message: &mail_parser::Message<'_>, header: &mail_parser::Header<'_>) -> String {
+    use mail_parser::HeaderValue;
+    match header.value() {
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(list) => list.join(", "),
+        HeaderValue::Address(address) => address
+            .iter()
+            .map(|a| match (&a.name, &a.address) {
+                (Some(name), Some(addr)) => format!("{name} <{addr}>"),
+                (None, Some(addr)) => addr.to_string(),
+                (Some(name), None) => name.to_string(),
+                (None, None) => String::new(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        // Dates, content types and the like hold nothing a person wrote: as sent.
+        _ => {
+            let raw = message.raw_message();
+            let (start, end) = (header.offset_start() as usize, header.offset_end() as usize);
+            unfold(&String::from_utf8_lossy(&raw[start.min(end)..end.min(raw.len())])).trim().to_string()
+        }
+    }
+}
+
 struct SmtpSink {
     received: Arc<Mutex<Vec<Mail>>>,
     /// Answers to give instead of accepting, one per message, in order.
     script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
     /// Every answer given at the end of a message, accepted or not.
     answers: Arc<Mutex<Vec<u16>>>,
+    /// Conversations going on now (a client that said HELO/EHLO and has not gone).
+    open: Arc<AtomicUsize>,
+    /// Whether this connection's conversation is counted in `open`.
+    counted: bool,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
+impl Clone for SmtpSink {
+    /// A clone for a new connection: its conversation is not counted until it begins.
+    fn clone(&self) -> Self {
+        SmtpSink {
+            received: self.received.clone(),
+            script: self.script.clone(),
+            answers: self.answers.clone(),
+            open: self.open.clone(),
+            counted: false,
+            to: vec![],
+            data: vec![],
+        }
+    }
+}
+
+impl SmtpSink {
+    fn conversation_started(&mut self) {
+        if !self.counted {
+            self.counted = true;
+            self.open.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+// mailin-embedded gives each connection a clone of the handler and drops it when the
+// connection ends: the only sign it gives that a client has gone.
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        if self.counted {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Handler for SmtpSink {
+    fn helo(&mut self, _ip: std::net::IpAddr, _domain: &str) -> Response {
+        self.conversation_started();
+        response::OK
+    }
+
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        self.conversation_started();
+        response::OK
+    }
+
     fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.to = to.to_vec();
         self.data.clear();
@@ -150,46 +277,12 @@ impl Handler for SmtpSink {
 
     fn data_end(&mut self) -> Response {
         self.answers.lock().unwrap().push(250);
-        let raw = String::from_utf8_lossy(&self.data).replace("\r\n", "\n");
-        let (headers, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
-        // Unfold continued header lines.
-        let headers = headers.replace("\n ", " ").replace("\n\t", " ");
-        // Multipart messages name the encoding in each part.
-        let qp = raw.to_ascii_lowercase().contains("content-transfer-encoding: quoted-printable");
-        let body = if qp { decode_quoted_printable(body) } else { body.to_string() };
-        let subject = headers
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject:"))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        self.received.lock().unwrap().push(Mail {
-            envelope_to: self.to.clone(),
-            headers,
-            subject,
-            body,
-            raw,
+        let mail = Mail::parse(self.to.clone(), &self.data).unwrap_or_else(|| {
+            panic!("the test SMTP server could not read a message:\n{}", String::from_utf8_lossy(&self.data))
         });
+        self.received.lock().unwrap().push(mail);
         response::OK
     }
-}
-
-fn decode_quoted_printable(body: &str) -> String {
-    let joined = body.replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A real SMTP server on 127.0.0.1 that keeps every message it accepts.
@@ -198,6 +291,7 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Mail>>>,
     script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
     answers: Arc<Mutex<Vec<u16>>>,
+    open: Arc<AtomicUsize>,
 }
 
 impl SmtpServer {
@@ -211,10 +305,13 @@ impl SmtpServer {
         let received = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
         let answers = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(AtomicUsize::new(0));
         let sink = SmtpSink {
             received: received.clone(),
             script: script.clone(),
             answers: answers.clone(),
+            open: open.clone(),
+            counted: false,
             to: vec![],
             data: vec![],
         };
@@ -223,7 +320,12 @@ impl SmtpServer {
             server.with_name("test.smtp").with_num_threads(16).with_tcp_listener(listener);
             let _ = server.serve();
         });
-        SmtpServer { port, received, script, answers }
+        SmtpServer { port, received, script, answers, open }
+    }
+
+    /// How many clients are in a conversation with the server now.
+    pub fn conversations_open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// The next message gets this answer instead of being accepted.
@@ -640,15 +742,30 @@ impl TestApp {
             .count()
     }
 
-    /// Waits until the outbox holds no email still to send.
+    /// Waits until the outbox holds no email still to send and the test's mail server has no
+    /// conversation open: see `wait_mail_settled`.
     pub fn wait_outbox_settled(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_mail_settled(&self.smtp);
+    }
+
+    /// Waits until no outbox row is pending or being sent and `smtp` has no client in a
+    /// conversation. A row is marked sent only after the mail server accepted it, so from then
+    /// on `smtp` holds every email that the changes made so far will send, and a test can count
+    /// them without sleeping first. A row waiting for a retry is waited for: no email is still
+    /// to come when this returns.
+    pub fn wait_mail_settled(&self, smtp: &SmtpServer) {
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let c = self.counts();
-            if c.outbox_unsent == 0 {
+            let open = smtp.conversations_open();
+            if c.outbox_unsent == 0 && open == 0 {
                 return;
             }
-            assert!(Instant::now() < deadline, "outbox never emptied: {c:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the mail never settled within 30 s: {} email(s) still to send, {open} SMTP conversation(s) open; {c:?}",
+                c.outbox_unsent
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -13,24 +13,44 @@ pub struct Page {
 }
 
 impl Page {
+    /// The page as a browser's HTML parser reads it.
+    pub fn document(&self) -> scraper::Html {
+        scraper::Html::parse_document(&self.body)
+    }
+
+    /// The value of `attr` on each element matching `css`, in document order, as a browser
+    /// reads it (character references decoded).
+    pub fn attrs(&self, css: &str, attr: &str) -> Vec<String> {
+        let (document, css) = (self.document(), selector(css));
+        let found = document.select(&css).filter_map(|e| e.attr(attr)).map(str::to_string);
+        found.collect()
+    }
+
+    /// The text of each element matching `css`, in document order.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        let (document, css) = (self.document(), selector(css));
+        let found = document.select(&css).map(|e| e.text().collect::<String>());
+        found.collect()
+    }
+
     /// The CSRF token of the first form on the page.
     pub fn csrf(&self) -> String {
-        let marker = "name=\"csrf\" value=\"";
-        let start = self.body.find(marker).unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body))
-            + marker.len();
-        let end = self.body[start..].find('"').unwrap() + start;
-        self.body[start..end].to_string()
+        let tokens = self.attrs("form input[name=csrf]", "value");
+        tokens.into_iter().next().unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body))
     }
 
     pub fn title(&self) -> String {
-        let start = self.body.find("<title>").map(|i| i + 7).unwrap_or(0);
-        let end = self.body.find("</title>").unwrap_or(start);
-        self.body[start..end].to_string()
+        self.texts("title").into_iter().next().unwrap_or_default()
     }
 
     pub fn has(&self, text: &str) -> bool {
         self.body.contains(text)
     }
+}
+
+/// A CSS selector the test itself wrote: one that does not parse is a mistake in the test.
+pub fn selector(css: &str) -> scraper::Selector {
+    scraper::Selector::parse(css).unwrap_or_else(|e| panic!("bad selector {css:?}: {e}"))
 }
 
 pub struct WebClient {
