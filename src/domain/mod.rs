@@ -37,6 +37,7 @@ macro_rules! text_enum {
 
 pub mod calendar;
 pub mod deadline;
+mod standing;
 
 text_enum!(
     /// The two kinds of case, which share one spine.
@@ -255,6 +256,12 @@ pub enum Action {
     Withdraw,
     /// The sweep found the running deadline passed.
     DeadlinePassed,
+    /// Staff write an internal note; the case stays where it is.
+    AddNote,
+    /// Staff revoke the party's private links and send a new one.
+    ReissueLink,
+    /// The sweep reminds whoever must meet a running response or committee deadline.
+    Remind,
 }
 
 impl Action {
@@ -268,6 +275,9 @@ impl Action {
             Action::Decide(_) => "record the committee's decision",
             Action::Withdraw => "withdraw",
             Action::DeadlinePassed => "act on a passed deadline",
+            Action::AddNote => "add a note",
+            Action::ReissueLink => "send a new private link",
+            Action::Remind => "send a reminder",
         }
     }
 
@@ -280,7 +290,11 @@ impl Action {
             Action::Decide(_) => {
                 matches!(actor, Actor::Staff(Role::Committee) | Actor::Staff(Role::Secretary))
             }
-            Action::DeadlinePassed => actor == Actor::System,
+            Action::DeadlinePassed | Action::Remind => actor == Actor::System,
+            Action::AddNote => matches!(actor, Actor::Staff(_)),
+            Action::ReissueLink => {
+                matches!(actor, Actor::Staff(Role::Moderator | Role::Secretary | Role::Admin))
+            }
         }
     }
 }
@@ -423,6 +437,9 @@ pub fn transition(
 ) -> Result<Transition, WorkflowError> {
     use CaseState as S;
     let kind = case.kind;
+    if let Some(step) = standing::standing(case, action, actor, now) {
+        return step;
+    }
     if case.state.is_final() {
         return Err(WorkflowError::Final { state: case.state });
     }
@@ -578,6 +595,8 @@ pub fn transition(
                 vec![order(EmailTemplate::InfoNotProvided, Recipient::Moderators)],
             ))
         }
+        // Taken by `standing` above, before anything else; never reached.
+        Action::AddNote | Action::ReissueLink | Action::Remind => Err(wrong_state()),
         Action::DeadlinePassed => {
             let due = case.due.ok_or(WorkflowError::NotDue)?;
             if !passed {

@@ -151,7 +151,9 @@ fn may(kind: CaseKind, action: Action, actor: Actor) -> bool {
         A::Escalate | A::Withdraw | A::ProvideInfo => actor == party,
         A::Respond(_) | A::RequestInfo => actor == MOD,
         A::Decide(_) => actor == COM || actor == SEC,
-        A::DeadlinePassed => actor == Actor::System,
+        A::DeadlinePassed | A::Remind => actor == Actor::System,
+        A::AddNote => matches!(actor, Actor::Staff(_)),
+        A::ReissueLink => matches!(actor, MOD | SEC | Actor::Staff(Role::Admin)),
     }
 }
 
@@ -430,4 +432,80 @@ fn a_paused_clock_stops_and_resumes_with_the_days_left() {
     let respond = transition(&asked.to, A::Respond(UP), MOD, at("2026-04-08T09:00:00Z"), &schedule).unwrap();
     assert_eq!(respond.to.state, S::AppealRejected);
     assert_eq!(respond.to.paused, None);
+}
+
+/// The steps that leave a case where it is, over every kind, state, overdue flag, time and
+/// actor: a note by any staff role and a new link by a moderator, the secretary or an admin,
+/// in any state, open or closed; a reminder by the sweep only before a response or committee
+/// deadline that is not yet overdue. Each records its event and changes nothing else.
+#[test]
+fn standing_steps_in_every_state() {
+    let schedule = schedule();
+    let due_at = DateTime::parse_from_rfc3339("2026-05-11T22:59:59Z").unwrap().to_utc();
+    let mut allowed = 0;
+    for kind in CaseKind::ALL.iter().copied() {
+        let party = if kind == Removal { R::Poster } else { R::Reporter };
+        for state in CaseState::ALL.iter().copied().filter(|s| s.kinds().contains(&kind)) {
+            for overdue in [false, true] {
+                let due = due_kind_of(state).map(|k| Deadline { kind: k, at: due_at });
+                let case = CaseStatus { kind, state, overdue, due, paused: None };
+                for (when, now) in
+                    [(Before, due_at - Duration::hours(3)), (After, due_at + Duration::seconds(1))]
+                {
+                    for actor in Actor::ALL {
+                        let staff = matches!(actor, Actor::Staff(_));
+                        let link_staff = matches!(actor, MOD | SEC | Actor::Staff(Role::Admin));
+                        let reminder = match due_kind_of(state) {
+                            Some(RS) => Some((E::ResponseReminder, R::Moderators)),
+                            Some(CT) => Some((E::CommitteeReminder, R::Secretary)),
+                            _ => None,
+                        };
+                        let remind_ok =
+                            actor == Actor::System && !state.is_final() && !overdue && when == Before;
+                        // Each action, the emails it sends when allowed (none: refused), and its event.
+                        type Expected = (Action, Option<Vec<(EmailTemplate, Recipient)>>, EventKind);
+                        let expected: [Expected; 3] = [
+                            (A::AddNote, staff.then(Vec::new), EventKind::NoteAdded),
+                            (
+                                A::ReissueLink,
+                                link_staff.then(|| vec![(E::LinkReissued, party)]),
+                                EventKind::LinkReissued,
+                            ),
+                            (
+                                A::Remind,
+                                reminder.filter(|_| remind_ok).map(|r| vec![r]),
+                                EventKind::ReminderSent,
+                            ),
+                        ];
+                        for (action, emails, event) in expected {
+                            let ctx =
+                                format!("{kind} {state} overdue={overdue} {when:?} {action:?} by {actor:?}");
+                            match (emails, transition(&case, action, actor, now, &schedule)) {
+                                (Some(emails), Ok(t)) => {
+                                    allowed += 1;
+                                    assert_eq!(t.from, Some(state), "{ctx}");
+                                    assert_eq!(t.to, case, "{ctx}: the case stays where it is");
+                                    assert_eq!(t.event, event, "{ctx}");
+                                    assert_eq!(t.outcome, None, "{ctx}");
+                                    let got: Vec<_> = t.emails.iter().map(|e| (e.template, e.to)).collect();
+                                    assert_eq!(got, emails, "{ctx}");
+                                }
+                                (Some(_), Err(e)) => panic!("{ctx}: expected to be allowed, refused: {e}"),
+                                (None, Ok(t)) => panic!("{ctx}: expected a refusal, got {:?}", t.event),
+                                (None, Err(e)) => {
+                                    if !may(kind, action, actor) {
+                                        assert!(
+                                            matches!(e, WorkflowError::NotPermitted { .. }),
+                                            "{ctx}: {e:?}"
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(allowed > 200, "allowed only {allowed}");
 }

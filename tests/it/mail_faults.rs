@@ -254,10 +254,18 @@ fn an_email_left_sending_by_a_crashed_worker_goes_out_after_its_lease() {
     let lease = Duration::from_secs(4);
     let leased_at = Instant::now();
     let lease_end = chrono::Utc::now().naive_utc() + chrono::Duration::from_std(lease).unwrap();
-    diesel::update(outbox::table)
+    // Only while no worker holds it: a worker in the middle of a retry would otherwise still
+    // send it once the mail server is up, whatever lease this writes.
+    let took = Instant::now();
+    while diesel::update(outbox::table.filter(outbox::status.eq("pending")))
         .set((outbox::status.eq("sending"), outbox::locked_until.eq(Some(lease_end))))
         .execute(&mut *conn)
-        .unwrap();
+        .unwrap()
+        == 0
+    {
+        assert!(took.elapsed() < Duration::from_secs(10), "the email never came back to pending");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let smtp = SmtpServer::start_on(std::net::TcpListener::bind(("127.0.0.1", port)).unwrap());
     // What is tested here is time itself: nobody may take the email before its lease ends.
     // No event marks "the worker looked and left it", so watch it for two of the worker's

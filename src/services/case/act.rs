@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 
 use crate::db::{from_db_time, write_tx, DbConnection};
 use crate::domain::{
-    self, Action, Actor, CaseKind, CaseState, CaseStatus, Deadline, DueKind, EventKind, Outcome, Pause, Role,
-    Transition, WorkflowError,
+    self, Action, Actor, CaseKind, CaseState, CaseStatus, Deadline, DueKind, Outcome, Pause, Role,
+    WorkflowError,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::{self, CaseEvent, CaseRow};
@@ -59,7 +59,8 @@ fn check_words(action: Action, words: Option<&str>) -> AppResult<Option<String>>
         Action::ProvideInfo => "information",
         Action::Escalate => "case_for_committee",
         Action::Withdraw => "reason",
-        Action::DeadlinePassed => return Ok(None),
+        Action::AddNote => "note",
+        Action::DeadlinePassed | Action::ReissueLink | Action::Remind => return Ok(None),
     };
     let v = if action == Action::Withdraw {
         c.optional(field, words, validate::WORDS_MAX)
@@ -138,16 +139,6 @@ pub fn request_info(
     act(conn, svc, &case.id, Action::RequestInfo, &by, question, now)
 }
 
-/// A step that records an event without moving the case: its state, deadline and outcome
-/// stay as they are.
-pub(super) fn standing_step(
-    status: CaseStatus,
-    event: EventKind,
-    emails: Vec<domain::EmailOrder>,
-) -> Transition {
-    Transition { from: Some(status.state), to: status, event, outcome: None, emails }
-}
-
 /// The role a note is written in. Every staff role may write one, so the role recorded is the
 /// one the case is with at its stage: the committee's and the secretary's once escalated, the
 /// moderators' before; an admin role only when the writer holds no other.
@@ -180,8 +171,10 @@ pub fn add_note(
         store::lock_case(conn, &case.id)?;
         let case = store::case_by_id(conn, &case.id)?;
         let status = status_of(&case)?;
-        let by = ActorRef::staff(staff, Actor::Staff(note_role(staff, status.state)));
+        let actor = Actor::Staff(note_role(staff, status.state));
+        let step = domain::transition(&status, Action::AddNote, actor, now, &schedule_of(conn, &staff.org)?)?;
+        let by = ActorRef::staff(staff, actor);
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: Some(&note), now };
-        record(conn, &ctx, &case, &standing_step(status, EventKind::NoteAdded, vec![]))
+        record(conn, &ctx, &case, &step)
     })
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::db::{write_tx, DbConnection};
-use crate::domain::{self, Actor, CaseKind, EmailTemplate, EventKind, Recipient, Role};
+use crate::domain::{self, Actor, CaseKind};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, CaseRow};
 
@@ -27,30 +27,26 @@ pub fn reissue_link(
     reference: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Reissued> {
-    if ![Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| staff.roles.contains(r)) {
-        return Err(AppError::Forbidden("Only a moderator, the secretary or an admin can do this.".into()));
-    }
     write_tx(conn, |conn| {
         let case = find_case(conn, &staff.org, reference)?;
         store::lock_case(conn, &case.id)?;
         let case = store::case_by_id(conn, &case.id)?;
         let status = status_of(&case)?;
-        let (party, recipient, address) = match status.kind {
-            CaseKind::Removal => (Actor::Poster, Recipient::Poster, case.author_email.clone()),
-            CaseKind::Complaint => (Actor::Reporter, Recipient::Reporter, case.reporter_email.clone()),
+        let (party, address) = match status.kind {
+            CaseKind::Removal => (Actor::Poster, case.author_email.clone()),
+            CaseKind::Complaint => (Actor::Reporter, case.reporter_email.clone()),
         };
+        // The workflow decides who may: a moderator, the secretary or an admin.
+        let by = ActorRef::staff(staff, staff.actor_for(status.kind, Some(Action::ReissueLink)));
+        let schedule = schedule_of(conn, &staff.org)?;
+        let mut step = domain::transition(&status, Action::ReissueLink, by.actor, now, &schedule)?;
         store::revoke_links(conn, &case.id, now)?;
-        let role = [Role::Moderator, Role::Secretary, Role::Admin]
-            .into_iter()
-            .find(|r| staff.roles.contains(r))
-            .unwrap_or(Role::Admin);
-        let by = ActorRef::staff(staff, Actor::Staff(role));
+        if address.is_none() {
+            // Nowhere to send it: staff are shown the link once instead.
+            step.emails.clear();
+        }
         let ctx = StepContext { svc, org: &staff.org, by: &by, words: None, now };
-        let emails = match address {
-            Some(_) => vec![domain::EmailOrder { template: EmailTemplate::LinkReissued, to: recipient }],
-            None => vec![],
-        };
-        record(conn, &ctx, &case, &standing_step(status, EventKind::LinkReissued, emails))?;
+        record(conn, &ctx, &case, &step)?;
         let link_to_hand_over = match address {
             Some(_) => None,
             None => Some(mint_link(conn, svc, &case, party, now)?),

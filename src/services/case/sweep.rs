@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{from_db_time, write_tx, DbConnection};
-use crate::domain::{self, Action, Actor, DueKind, EmailTemplate, EventKind, Recipient, Transition};
+use crate::domain::{self, Action, Actor, DueKind};
 use crate::error::{AppError, AppResult};
 use crate::store::{self};
 
@@ -202,22 +202,15 @@ fn send_reminders(
                 }
             };
             store::set_next_reminder(conn, &id, None)?;
-            let (kind, template, to) = match reminder.kind {
-                DueKind::CommitteeTarget => {
-                    ("committee_reminder", EmailTemplate::CommitteeReminder, Recipient::Secretary)
-                }
-                _ => ("response_reminder", EmailTemplate::ResponseReminder, Recipient::Moderators),
+            let kind = match reminder.kind {
+                DueKind::CommitteeTarget => "committee_reminder",
+                _ => "response_reminder",
             };
             if !store::record_alert(conn, &case.id, kind, reminder.at, now)? {
                 return Ok(());
             }
-            let step = Transition {
-                from: Some(status.state),
-                to: status,
-                event: EventKind::ReminderSent,
-                outcome: None,
-                emails: vec![domain::EmailOrder { template, to }],
-            };
+            let step =
+                domain::transition(&status, Action::Remind, Actor::System, now, &schedule_of(conn, &org)?)?;
             let by = ActorRef::without_account(Actor::System);
             let ctx = StepContext { svc, org: &org, by: &by, words: None, now };
             record(conn, &ctx, &case, &step)?;
