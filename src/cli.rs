@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::db;
+use crate::error::{AppError, AppResult};
 use crate::mail::outbox::{self, Mailer};
 use crate::server;
 use crate::services::{self, OrgInput};
@@ -294,9 +295,11 @@ enum TokenCommand {
     },
 }
 
-fn read_password() -> Result<String, String> {
+fn read_password() -> AppResult<String> {
     let mut buf = String::new();
-    std::io::stdin().read_to_string(&mut buf).map_err(|e| format!("cannot read the password: {e}"))?;
+    std::io::stdin()
+        .read_to_string(&mut buf)
+        .map_err(|e| AppError::because("cannot read the password", e))?;
     Ok(buf.trim_end_matches(['\r', '\n']).to_string())
 }
 
@@ -333,22 +336,27 @@ pub fn main() -> ExitCode {
     init_logging(matches!(cli.command, Command::Serve));
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.is_internal() && !e.causes().is_empty() {
+                eprintln!("caused by: {}", e.causes());
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+fn run(cli: Cli) -> AppResult<()> {
+    let config = Config::from_env().map_err(|e| AppError::because("the configuration", e))?;
     let now = Utc::now();
-    let open = || db::connect(&config.database_url, 2).map_err(|e| e.to_string());
+    let open = || db::connect(&config.database_url, 2).map_err(|e| AppError::because("the database", e));
     match cli.command {
         Command::Serve => {
             let listener = TcpListener::bind(config.bind)
-                .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
-            actix_web::rt::System::new().block_on(server::run(config, listener)).map_err(|e| e.to_string())
+                .map_err(|e| AppError::because(format!("cannot listen on {}", config.bind), e))?;
+            actix_web::rt::System::new()
+                .block_on(server::run(config, listener))
+                .map_err(|e| AppError::because("the server stopped", e))
         }
         Command::Migrate => {
             open()?;
@@ -357,7 +365,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Org { command: OrgCommand::Add(a) } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
             let org = services::add_org(
                 &mut conn,
                 OrgInput {
@@ -372,8 +380,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     committee_target_days: a.committee_target_days,
                 },
                 now,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             println!(
                 "added organisation {} ({}), references {}-YYYY-NNNN, complaint form at {}/o/{}/report",
                 org.slug, org.name, org.reference_prefix, config.base_url, org.slug
@@ -382,8 +389,8 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Org { command: OrgCommand::Set(a) } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let org = services::find_org(&mut conn, &a.slug).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let org = services::find_org(&mut conn, &a.slug)?;
             let mut s = services::OrgSettings::of(&org);
             let set = |field: &mut String, v: Option<String>| {
                 if let Some(v) = v {
@@ -405,16 +412,15 @@ fn run(cli: Cli) -> Result<(), String> {
             set(&mut s.response_reminder_days, a.response_reminder_days.map(|d| d.to_string()));
             set(&mut s.committee_reminder_days, a.committee_reminder_days.map(|d| d.to_string()));
             set(&mut s.info_answer_days, a.info_answer_days.map(|d| d.to_string()));
-            services::update_org(&mut conn, &org, &s, services::ChangedBy::CommandLine, now)
-                .map_err(|e| e.to_string())?;
+            services::update_org(&mut conn, &org, &s, services::ChangedBy::CommandLine, now)?;
             println!("updated {}", org.slug);
             Ok(())
         }
         Command::Deadline { org, kind, from } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let org = services::find_org(&mut conn, &org).map_err(|e| e.to_string())?;
-            let schedule = services::schedule_of(&mut conn, &org).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let org = services::find_org(&mut conn, &org)?;
+            let schedule = services::schedule_of(&mut conn, &org)?;
             let due = schedule.deadline(kind, from);
             println!("{}", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             println!("{}", crate::domain::deadline::long_date(due, schedule.tz));
@@ -422,12 +428,13 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Export { org, output } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let data = crate::services::transfer::export(&mut conn, &org).map_err(|e| e.to_string())?;
-            let json = serde_json::to_string(&data).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let data = crate::services::transfer::export(&mut conn, &org)?;
+            let json =
+                serde_json::to_string(&data).map_err(|e| AppError::because("cannot write the export", e))?;
             match output {
                 Some(path) => std::fs::write(&path, json)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                    .map_err(|e| AppError::because(format!("cannot write {}", path.display()), e))?,
                 None => println!("{json}"),
             }
             let c = data.counts();
@@ -440,21 +447,20 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Import { input } => {
             let text = match input {
                 Some(path) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                    .map_err(|e| AppError::because(format!("cannot read {}", path.display()), e))?,
                 None => {
                     let mut buf = String::new();
                     std::io::stdin()
                         .read_to_string(&mut buf)
-                        .map_err(|e| format!("cannot read the export: {e}"))?;
+                        .map_err(|e| AppError::because("cannot read the export", e))?;
                     buf
                 }
             };
-            let data: crate::store::transfer::OrgExport =
-                serde_json::from_str(&text).map_err(|e| format!("this is not a Redress export: {e}"))?;
+            let data: crate::store::transfer::OrgExport = serde_json::from_str(&text)
+                .map_err(|e| AppError::because("this is not a Redress export", e))?;
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let c = crate::services::transfer::import(&mut conn, &data, &mut std::io::stderr())
-                .map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let c = crate::services::transfer::import(&mut conn, &data, &mut std::io::stderr())?;
             println!(
                 "imported {}: {} users, {} cases, {} events, {} emails, {} other rows; counts checked",
                 data.organisation.slug, c.users, c.cases, c.events, c.emails, c.others
@@ -463,12 +469,11 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Outbox { command } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
             match command {
                 OutboxCommand::List { status, org, limit, cursor } => {
                     let page =
-                        outbox::list(&mut conn, status.as_deref(), org.as_deref(), cursor.as_deref(), limit)
-                            .map_err(|e| e.to_string())?;
+                        outbox::list(&mut conn, status.as_deref(), org.as_deref(), cursor.as_deref(), limit)?;
                     for r in page.rows {
                         println!(
                             "{}\t{}\t{}\t{}\t{}\tattempts={}\t{}",
@@ -488,11 +493,11 @@ fn run(cli: Cli) -> Result<(), String> {
                     }
                 }
                 OutboxCommand::Retry { id } => {
-                    outbox::retry(&mut conn, &id, now).map_err(|e| e.to_string())?;
+                    outbox::retry(&mut conn, &id, now)?;
                     println!("{id} will be sent again");
                 }
                 OutboxCommand::Cancel { id } => {
-                    outbox::cancel(&mut conn, &id).map_err(|e| e.to_string())?;
+                    outbox::cancel(&mut conn, &id)?;
                     println!("{id} cancelled");
                 }
             }
@@ -500,7 +505,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Holiday { command: HolidayCommand::Add { nation, date, title } } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
             services::add_closed_day(
                 &mut conn,
                 Some(nation),
@@ -509,15 +514,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 &title,
                 services::ChangedBy::CommandLine,
                 now,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             println!("{date} is now a bank holiday in {nation}");
             Ok(())
         }
         Command::Closure { command: ClosureCommand::Add { org, date, title } } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let org = services::find_org(&mut conn, &org).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let org = services::find_org(&mut conn, &org)?;
             services::add_closed_day(
                 &mut conn,
                 None,
@@ -526,14 +530,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 &title,
                 services::ChangedBy::CommandLine,
                 now,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             println!("{date} is now a closure day of {}", org.slug);
             Ok(())
         }
         Command::Rule { command: RuleCommand::Add { org, code, title, summary } } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
             let rule = services::add_rule(
                 &mut conn,
                 &org,
@@ -542,23 +545,22 @@ fn run(cli: Cli) -> Result<(), String> {
                 &summary,
                 services::ChangedBy::CommandLine,
                 now,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             println!("added rule {} ({})", rule.code, rule.title);
             Ok(())
         }
         Command::User { command: UserCommand::Password { email } } => {
             let password = read_password()?;
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            services::set_password(&mut conn, &email, &password).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            services::set_password(&mut conn, &email, &password)?;
             println!("password set for {email}");
             Ok(())
         }
         Command::User { command: UserCommand::Add { org, email, name, role, password_stdin } } => {
             let password = if password_stdin { Some(read_password()?) } else { None };
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
             let user = services::add_user(
                 &mut conn,
                 &org,
@@ -570,16 +572,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 },
                 services::ChangedBy::CommandLine,
                 now,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             println!("{} is now {role} in {org}", user.email);
             Ok(())
         }
         Command::Token { command: TokenCommand::Add { org, email, label } } => {
             let pool = open()?;
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            let token =
-                services::add_token(&mut conn, &org, &email, &label, None, now).map_err(|e| e.to_string())?;
+            let mut conn = pool.get()?;
+            let token = services::add_token(&mut conn, &org, &email, &label, None, now)?;
             println!("{token}");
             eprintln!("This token is shown once. Send it as: Authorization: Bearer <token>");
             Ok(())
@@ -587,15 +587,14 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Sweep { now: at, no_deliver, dry_run } => {
             let at = at.unwrap_or(now);
             let pool = open()?;
-            let svc = server::services(&config).map_err(|e| e.to_string())?;
+            let svc = server::services(&config).map_err(|e| AppError::because("cannot start", e))?;
             let report = {
-                let mut conn = pool.get().map_err(|e| e.to_string())?;
+                let mut conn = pool.get()?;
                 if dry_run {
                     services::sweep_dry_run(&mut conn, &svc, at)
                 } else {
                     services::sweep(&mut conn, &svc, at)
-                }
-                .map_err(|e| e.to_string())?
+                }?
             };
             println!(
                 "{} at {}: {} closed, {} marked overdue, {} clocks restarted, {} reminders, {} already handled",
@@ -623,8 +622,9 @@ fn run(cli: Cli) -> Result<(), String> {
             if !no_deliver && !dry_run {
                 // lettre's transport needs the runtime, so it is built (and dropped) inside it.
                 let delivered = actix_web::rt::System::new().block_on(async {
-                    let mailer = Mailer::from_config(&config).map_err(|e| e.to_string())?;
-                    outbox::deliver_due(&pool, &mailer, None).await.map_err(|e| e.to_string())
+                    let mailer = Mailer::from_config(&config)
+                        .map_err(|e| AppError::because("cannot set up email", e))?;
+                    outbox::deliver_due(&pool, &mailer, None).await
                 })?;
                 println!(
                     "email: {} sent, {} to retry, {} failed",
@@ -633,10 +633,10 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             if report.failed > 0 {
                 // Every other case was acted on; a non-zero exit tells cron that these were not.
-                return Err(format!(
+                return Err(AppError::Conflict(format!(
                     "{} case(s) could not be acted on: each is in the log and on its organisation's admins' work queue, and is tried again at the next sweep",
                     report.failed
-                ));
+                )));
             }
             Ok(())
         }

@@ -31,6 +31,16 @@ pub enum AppError {
     TooMany(String, u64),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database failed in a way that trying again will not mend; the cause is kept for
+    /// the log.
+    #[error("database: {0}")]
+    Database(#[source] diesel::result::Error),
+    #[error("template: {0}")]
+    Template(#[source] handlebars::RenderError),
+    /// Something below failed (a file, a socket, the configuration): what was being done, and
+    /// the cause, kept.
+    #[error("{context}: {source}")]
+    Failed { context: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 fn summarise(fields: &FieldErrors) -> String {
@@ -56,14 +66,48 @@ impl AppError {
             AppError::Conflict(_) => "conflict",
             AppError::Unavailable(_) => "unavailable",
             AppError::TooMany(..) => "too_many_requests",
-            AppError::Internal(_) => "internal",
+            AppError::Internal(_)
+            | AppError::Database(_)
+            | AppError::Template(_)
+            | AppError::Failed { .. } => "internal",
         }
+    }
+
+    /// A failure below, with what was being done when it happened.
+    pub fn because(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        AppError::Failed { context: context.into(), source: source.into() }
+    }
+
+    /// A failure on our side rather than a refusal of the request.
+    pub fn is_internal(&self) -> bool {
+        self.kind() == "internal"
+    }
+
+    /// Logs a failure on our side with its whole chain of causes; a refusal is not logged.
+    pub fn log_if_internal(&self, what: &str) {
+        if self.is_internal() {
+            tracing::error!(error = %self, causes = %self.causes(), "{what}");
+        }
+    }
+
+    /// The chain of causes below this error, innermost last, for the log.
+    pub fn causes(&self) -> String {
+        let mut out = vec![];
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push(cause.to_string());
+            next = cause.source();
+        }
+        out.join(" <- ")
     }
 
     /// What may be shown to the person: internal details stay in the log.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => {
+            e if e.is_internal() => {
                 "Something went wrong on our side; nothing was changed. Please try again.".into()
             }
             AppError::Validation(_) => "Some of the input is not valid; see the fields.".into(),
@@ -90,14 +134,15 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::TooMany(..) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal(_)
+            | AppError::Database(_)
+            | AppError::Template(_)
+            | AppError::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::Internal(detail) = self {
-            tracing::error!(%detail, "request failed");
-        }
+        self.log_if_internal("request failed");
         let fields = match self {
             AppError::Validation(f) => Some(f),
             _ => None,
@@ -152,7 +197,7 @@ impl From<diesel::result::Error> for AppError {
                 return AppError::Conflict(already_exists(info.as_ref()).into());
             }
         }
-        AppError::Internal(format!("database: {e}"))
+        AppError::Database(e)
     }
 }
 
@@ -197,7 +242,7 @@ impl From<actix_web::error::BlockingError> for AppError {
 
 impl From<handlebars::RenderError> for AppError {
     fn from(e: handlebars::RenderError) -> Self {
-        AppError::Internal(format!("template: {e}"))
+        AppError::Template(e)
     }
 }
 
@@ -235,5 +280,22 @@ mod tests {
             }
             other => panic!("expected a conflict, got {other:?}"),
         }
+    }
+
+    /// A database failure keeps its cause for the log, while the person is told only that
+    /// nothing was changed.
+    #[test]
+    fn a_database_failure_keeps_its_cause() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        let failed = diesel::sql_query("SELECT * FROM no_such_table").execute(&mut conn);
+        let e = AppError::from(failed.unwrap_err());
+        assert!(matches!(e, AppError::Database(_)), "{e:?}");
+        assert!(e.is_internal());
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        assert!(e.causes().contains("no_such_table"), "{}", e.causes());
+        assert!(!e.public_message().contains("no_such_table"), "no detail reaches the person");
+        let io = AppError::because("cannot read x", std::io::Error::other("disk on fire"));
+        assert_eq!(io.to_string(), "cannot read x: disk on fire");
+        assert_eq!(io.causes(), "disk on fire");
     }
 }

@@ -138,9 +138,7 @@ pub fn form_errors(errors: &crate::error::FieldErrors, labels: &[(&str, &str)]) 
 /// Turns an error into an HTML page for people using the public pages.
 pub fn page_error(state: &AppState, err: AppError) -> HttpResponse {
     use actix_web::ResponseError;
-    if let AppError::Internal(detail) = &err {
-        tracing::error!(%detail, "page request failed");
-    }
+    err.log_if_internal("page request failed");
     let status = err.status_code();
     let retry_after = match &err {
         AppError::TooMany(_, secs) => Some(*secs),

@@ -69,9 +69,7 @@ impl PageError {
 
     /// An error on a staff page, within the staff layout.
     pub fn staff(state: &AppState, session: &crate::auth::Session, cause: AppError) -> Self {
-        if let AppError::Internal(detail) = &cause {
-            tracing::error!(%detail, "staff page failed");
-        }
+        cause.log_if_internal("staff page failed");
         let status = cause.status_code();
         let title = match status.as_u16() {
             404 => "Not found",
