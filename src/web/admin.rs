@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::render::{Admin, AdminForm, Page, StaffPage};
 use crate::db::from_db_time;
@@ -37,8 +38,9 @@ fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header(("Location", location.to_string())).finish()
 }
 
-/// Merges a form's errors into a page's data; each field's label starts its message.
-fn with_errors(mut data: Value, errors: &FieldErrors) -> Value {
+/// A form's errors for its page (`errors` by field, `error_list` for the summary); each
+/// field's label starts its message.
+fn form_of(errors: &FieldErrors) -> Value {
     const LABELS: &[(&str, &str)] = &[
         ("name", "The name"),
         ("secretary_email", "The secretary's email address"),
@@ -59,10 +61,107 @@ fn with_errors(mut data: Value, errors: &FieldErrors) -> Value {
         ("role", "The role"),
         ("password", "The password"),
     ];
-    if let (Value::Object(d), Value::Object(e)) = (&mut data, super::form_errors(errors, LABELS)) {
-        d.extend(e);
-    }
-    data
+    super::form_errors(errors, LABELS)
+}
+
+/// One option of a select or radio group.
+#[derive(Serialize)]
+struct Choice {
+    value: &'static str,
+    label: String,
+    selected: bool,
+}
+
+#[derive(Serialize)]
+struct SettingsView<'a> {
+    values: &'a OrgSettings,
+    slug: &'a str,
+    prefix: &'a str,
+    nations: Vec<Choice>,
+    counts: DayCounts,
+    closures: Vec<Closure>,
+    #[serde(flatten)]
+    form: Value,
+}
+
+/// How each clock counts its days, as four selects.
+#[derive(Serialize)]
+struct DayCounts {
+    appeal_window: Vec<Choice>,
+    response: Vec<Choice>,
+    escalation_window: Vec<Choice>,
+    committee_target: Vec<Choice>,
+}
+
+#[derive(Serialize)]
+struct Closure {
+    date: String,
+    title: String,
+}
+
+#[derive(Serialize)]
+struct RulesView<'a> {
+    rules: &'a [store::PolicyRule],
+    values: RuleValues,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(Serialize)]
+struct RuleValues {
+    code: String,
+    title: String,
+    summary: String,
+}
+
+#[derive(Serialize)]
+struct RuleEditView<'a> {
+    code: &'a str,
+    values: RuleValues,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(Serialize)]
+struct UsersView<'a> {
+    members: &'a [services::MemberView],
+    roles: Vec<Choice>,
+    values: MemberValues,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(Serialize)]
+struct MemberValues {
+    email: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct TokensView<'a> {
+    tokens: Vec<TokenRow>,
+    members: &'a [services::MemberView],
+    new_token: Option<String>,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(Serialize)]
+struct TokenRow {
+    id: String,
+    label: String,
+    email: String,
+    revoked: bool,
+    issued_by: Option<String>,
+    created: String,
+    last_used: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LogView {
+    entries: Vec<services::OrgLogEntry>,
+    more: bool,
+    shown: i64,
 }
 
 fn titled(title: &str, errors: &FieldErrors) -> String {
@@ -88,37 +187,47 @@ async fn settings_page(page: &StaffPage, values: &OrgSettings, errors: &FieldErr
     let org = page.session.org().clone();
     let o = org.clone();
     let closures = page.run(move |conn| services::closures(conn, &o)).await?;
-    let closures: Vec<Value> = closures
-        .iter()
-        .map(|(d, t)| json!({ "date": d.format("%A %-d %B %Y").to_string(), "title": t }))
+    let closures = closures
+        .into_iter()
+        .map(|(d, title)| Closure { date: d.format("%A %-d %B %Y").to_string(), title })
         .collect();
-    let nations: Vec<Value> = Nation::ALL
+    let nations = Nation::ALL
         .iter()
-        .map(|n| json!({ "value": n.as_str(), "label": nation_label(*n), "selected": values.nation == n.as_str() }))
+        .map(|n| Choice {
+            value: n.as_str(),
+            label: nation_label(*n).into(),
+            selected: values.nation == n.as_str(),
+        })
         .collect();
-    let count_options = |current: &str| -> Vec<Value> {
+    let count_options = |current: &str| -> Vec<Choice> {
         DayCount::ALL
             .iter()
-            .map(|c| json!({ "value": c.as_str(), "label": format!("{} days", c.as_str()), "selected": current == c.as_str() }))
+            .map(|c| Choice {
+                value: c.as_str(),
+                label: format!("{} days", c.as_str()),
+                selected: current == c.as_str(),
+            })
             .collect()
     };
-    let counts = json!({
-        "appeal_window": count_options(&values.appeal_window_count),
-        "response": count_options(&values.response_count),
-        "escalation_window": count_options(&values.escalation_window_count),
-        "committee_target": count_options(&values.committee_target_count),
-    });
+    let counts = DayCounts {
+        appeal_window: count_options(&values.appeal_window_count),
+        response: count_options(&values.response_count),
+        escalation_window: count_options(&values.escalation_window_count),
+        committee_target: count_options(&values.committee_target_count),
+    };
     Ok(page.page(
         status_for(errors),
         "admin/settings",
         &titled("Organisation settings", errors),
-        with_errors(
-            json!({
-                "values": values, "slug": org.slug, "prefix": org.reference_prefix,
-                "nations": nations, "counts": counts, "closures": closures,
-            }),
-            errors,
-        ),
+        SettingsView {
+            values,
+            slug: &org.slug,
+            prefix: &org.reference_prefix,
+            nations,
+            counts,
+            closures,
+            form: form_of(errors),
+        },
     ))
 }
 
@@ -187,17 +296,16 @@ async fn closure_add(form: AdminForm) -> Page {
 async fn rules_page(page: &StaffPage, values: &HashMap<String, String>, errors: &FieldErrors) -> Page {
     let org_id = page.session.org().id.clone();
     let rules = page.run(move |conn| Ok(store::rules_of(conn, &org_id)?)).await?;
-    let list: Vec<Value> =
-        rules.iter().map(|r| json!({ "code": r.code, "title": r.title, "summary": r.summary })).collect();
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     Ok(page.page(
         status_for(errors),
         "admin/rules",
         &titled("Policy rules", errors),
-        with_errors(
-            json!({ "rules": list, "values": { "code": get("code"), "title": get("title"), "summary": get("summary") } }),
-            errors,
-        ),
+        RulesView {
+            rules: &rules,
+            values: RuleValues { code: get("code"), title: get("title"), summary: get("summary") },
+            form: form_of(errors),
+        },
     ))
 }
 
@@ -238,10 +346,11 @@ fn rule_edit_page(
         status_for(errors),
         "admin/rule_edit",
         &titled(&format!("Edit rule {code}"), errors),
-        with_errors(
-            json!({ "code": code, "values": { "title": get("title"), "summary": get("summary") } }),
-            errors,
-        ),
+        RuleEditView {
+            code,
+            values: RuleValues { code: code.into(), title: get("title"), summary: get("summary") },
+            form: form_of(errors),
+        },
     )
 }
 
@@ -284,18 +393,20 @@ async fn users_page(page: &StaffPage, values: &HashMap<String, String>, errors: 
     let o = page.session.org().clone();
     let members = page.run(move |conn| services::members(conn, &o)).await?;
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
-    let roles: Vec<Value> = Role::ALL
+    let roles = Role::ALL
         .iter()
-        .map(|r| json!({ "value": r.as_str(), "selected": get("role") == r.as_str() }))
+        .map(|r| Choice { value: r.as_str(), label: r.as_str().into(), selected: get("role") == r.as_str() })
         .collect();
     Ok(page.page(
         status_for(errors),
         "admin/users",
         &titled("Staff and roles", errors),
-        with_errors(
-            json!({ "members": members, "roles": roles, "values": { "email": get("email"), "name": get("name") } }),
-            errors,
-        ),
+        UsersView {
+            members: &members,
+            roles,
+            values: MemberValues { email: get("email"), name: get("name") },
+            form: form_of(errors),
+        },
     ))
 }
 
@@ -354,21 +465,23 @@ async fn tokens_page(
     let tz = o.tz();
     let (tokens, members) =
         page.run(move |conn| Ok((services::tokens(conn, &o)?, services::members(conn, &o)?))).await?;
-    let list: Vec<Value> = tokens
-        .iter()
-        .map(|t| {
-            json!({
-                "id": t.id, "label": t.label, "email": t.email, "revoked": t.revoked, "issued_by": t.issued_by,
-                "created": long_date_time(from_db_time(t.created_at), tz),
-                "last_used": t.last_used_at.map(|u| long_date_time(from_db_time(u), tz)),
-            })
+    let list = tokens
+        .into_iter()
+        .map(|t| TokenRow {
+            created: long_date_time(from_db_time(t.created_at), tz),
+            last_used: t.last_used_at.map(|u| long_date_time(from_db_time(u), tz)),
+            id: t.id,
+            label: t.label,
+            email: t.email,
+            revoked: t.revoked,
+            issued_by: t.issued_by,
         })
         .collect();
     Ok(page.page(
         status,
         "admin/tokens",
         &titled("API tokens", errors),
-        with_errors(json!({ "tokens": list, "members": members, "new_token": new_token }), errors),
+        TokensView { tokens: list, members: &members, new_token, form: form_of(errors) },
     ))
 }
 
@@ -417,7 +530,7 @@ async fn log(admin: Admin) -> Page {
         StatusCode::OK,
         "admin/log",
         "Organisation log",
-        json!({ "entries": entries, "more": more, "shown": LOG_PAGE }),
+        LogView { entries, more, shown: LOG_PAGE },
     ))
 }
 

@@ -127,15 +127,18 @@ impl StaffPage {
         PageError::staff(&self.state, &self.session, cause)
     }
 
-    /// A staff page within the staff layout.
+    /// A staff page within the staff layout, from the page's own view.
     pub fn page(
         &self,
         status: StatusCode,
         template: &str,
         title: &str,
-        data: serde_json::Value,
+        view: impl serde::Serialize,
     ) -> HttpResponse {
-        super::staff::staff_page(&self.state, &self.session, status, template, title, data)
+        match serde_json::to_value(view) {
+            Ok(data) => super::staff::staff_page(&self.state, &self.session, status, template, title, data),
+            Err(e) => self.fail(AppError::Internal(format!("view of {template}: {e}"))).error_response(),
+        }
     }
 }
 
