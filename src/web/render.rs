@@ -135,10 +135,7 @@ impl StaffPage {
         title: &str,
         view: impl serde::Serialize,
     ) -> HttpResponse {
-        match serde_json::to_value(view) {
-            Ok(data) => super::staff::staff_page(&self.state, &self.session, status, template, title, data),
-            Err(e) => self.fail(AppError::Internal(format!("view of {template}: {e}"))).error_response(),
-        }
+        super::staff::staff_page(&self.state, &self.session, status, template, title, view)
     }
 }
 

@@ -312,7 +312,7 @@ pub(super) async fn reissue_link(
                     StatusCode::OK,
                     "staff/link_once",
                     "New private link",
-                    json!({ "reference": done.case.reference, "link": link, "reissued": true }),
+                    LinkOnceView { reference: &done.case.reference, link: &link, reissued: true },
                 ),
                 None => see_other(&format!("/staff/cases/{}", done.case.reference)),
             }

@@ -65,13 +65,25 @@ pub fn staff_page(
     status: StatusCode,
     template: &str,
     title: &str,
-    data: Value,
+    view: impl serde::Serialize,
 ) -> HttpResponse {
+    let data = match serde_json::to_value(view) {
+        Ok(data) => data,
+        Err(e) => return staff_error(state, session, AppError::Internal(format!("view of {template}: {e}"))),
+    };
     let mut context = json!({ "title": title, "staff": chrome(session) });
     if let (Value::Object(ctx), Value::Object(extra)) = (&mut context, data) {
         ctx.extend(extra);
     }
     state.pages.render_response(status, template, &context)
+}
+
+/// A private link shown once to staff, when there is no address to send it to.
+#[derive(serde::Serialize)]
+pub(super) struct LinkOnceView<'a> {
+    pub(super) reference: &'a str,
+    pub(super) link: &'a str,
+    pub(super) reissued: bool,
 }
 
 /// An error on a staff page, shown within the staff layout.

@@ -11,7 +11,7 @@ use crate::validate;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 
 use super::*;
@@ -48,6 +48,45 @@ fn removal_input(form: &HashMap<String, String>) -> RemovalInput {
     }
 }
 
+#[derive(serde::Serialize)]
+struct RemovalView<'a> {
+    rules: Vec<RuleChoice<'a>>,
+    values: RemovalValues,
+    preview: Option<Preview>,
+    max_text: usize,
+    max_words: usize,
+    #[serde(flatten)]
+    form: Value,
+}
+
+/// A rule of the policy, as a checkbox of the form.
+#[derive(serde::Serialize)]
+struct RuleChoice<'a> {
+    code: &'a str,
+    title: &'a str,
+    summary: &'a str,
+    checked: bool,
+}
+
+/// What the form held when it is shown again.
+#[derive(serde::Serialize)]
+struct RemovalValues {
+    platform: String,
+    content_url: String,
+    content_text: String,
+    author_name: String,
+    author_email: String,
+    notice_method: String,
+    explanation: String,
+}
+
+/// The notice as it will be sent, shown before it is.
+#[derive(serde::Serialize)]
+struct Preview {
+    subject: String,
+    text: String,
+}
+
 fn removal_page(
     state: &AppState,
     session: &StaffSession,
@@ -57,9 +96,14 @@ fn removal_page(
     errors: &FieldErrors,
     preview: Option<crate::mail::RenderedEmail>,
 ) -> HttpResponse {
-    let rules: Vec<Value> = conn_rules
+    let rules = conn_rules
         .iter()
-        .map(|r| json!({ "code": r.code, "title": r.title, "summary": r.summary, "checked": form.contains_key(&format!("rule.{}", r.code)) }))
+        .map(|r| RuleChoice {
+            code: &r.code,
+            title: &r.title,
+            summary: &r.summary,
+            checked: form.contains_key(&format!("rule.{}", r.code)),
+        })
         .collect();
     let value = |k: &str| form.get(k).cloned().unwrap_or_default();
     let title = if errors.is_empty() { "Record a removal" } else { "Error: Record a removal" };
@@ -69,21 +113,22 @@ fn removal_page(
         status,
         "staff/removal",
         title,
-        with_errors(
-            json!({
-                "rules": rules,
-                "values": {
-                    "platform": value("platform"), "content_url": value("content_url"), "content_text": value("content_text"),
-                    "author_name": value("author_name"), "author_email": value("author_email"),
-                    "notice_method": value("notice_method"), "explanation": value("explanation"),
-                },
-                "preview": preview.map(|p| json!({ "subject": p.subject, "text": p.text })),
-                "max_text": validate::TEXT_MAX,
-                "max_words": validate::WORDS_MAX,
-            }),
-            errors,
-            REMOVAL_FIELDS,
-        ),
+        RemovalView {
+            rules,
+            values: RemovalValues {
+                platform: value("platform"),
+                content_url: value("content_url"),
+                content_text: value("content_text"),
+                author_name: value("author_name"),
+                author_email: value("author_email"),
+                notice_method: value("notice_method"),
+                explanation: value("explanation"),
+            },
+            preview: preview.map(|p| Preview { subject: p.subject, text: p.text }),
+            max_text: validate::TEXT_MAX,
+            max_words: validate::WORDS_MAX,
+            form: form_errors(errors, REMOVAL_FIELDS),
+        },
     )
 }
 
@@ -139,7 +184,7 @@ pub(super) async fn removal_submit(
                     StatusCode::CREATED,
                     "staff/link_once",
                     "Removal recorded",
-                    json!({ "reference": reference, "link": link, "reissued": false }),
+                    LinkOnceView { reference: &reference, link: &link, reissued: false },
                 ),
                 None => see_other(&format!("/staff/cases/{reference}")),
             }

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::*;
 
@@ -34,6 +34,38 @@ pub(super) fn with_errors(mut data: Value, errors: &FieldErrors, labels: &[(&str
     data
 }
 
+#[derive(serde::Serialize)]
+struct SetupView<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    values: &'a SetupInput,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(serde::Serialize)]
+struct SignInView<'a> {
+    title: &'a str,
+    csrf: &'a str,
+    email: &'a str,
+    notice: Option<&'a str>,
+    #[serde(flatten)]
+    form: Value,
+}
+
+#[derive(serde::Serialize)]
+struct OrgsView<'a> {
+    orgs: Vec<OrgChoice<'a>>,
+}
+
+/// An organisation the signed-in person belongs to, with their roles there.
+#[derive(serde::Serialize)]
+struct OrgChoice<'a> {
+    slug: &'a str,
+    name: &'a str,
+    roles: String,
+}
+
 fn setup_page(
     state: &AppState,
     req: &HttpRequest,
@@ -46,7 +78,7 @@ fn setup_page(
     let mut response = state.pages.render_response(
         status,
         "setup",
-        &with_errors(json!({ "title": title, "csrf": csrf, "values": values }), errors, SETUP_FIELDS),
+        &SetupView { title, csrf: &csrf, values, form: form_errors(errors, SETUP_FIELDS) },
     );
     if let Some(c) = cookie {
         let _ = response.add_cookie(&c);
@@ -119,11 +151,13 @@ fn sign_in_page(
     let mut response = state.pages.render_response(
         status,
         "sign_in",
-        &with_errors(
-            json!({ "title": title, "csrf": csrf, "email": email, "notice": notice }),
-            errors,
-            &[("email", "Email address"), ("password", "Password")],
-        ),
+        &SignInView {
+            title,
+            csrf: &csrf,
+            email,
+            notice,
+            form: form_errors(errors, &[("email", "Email address"), ("password", "Password")]),
+        },
     );
     if let Some(c) = cookie {
         let _ = response.add_cookie(&c);
@@ -278,9 +312,13 @@ pub(super) async fn choose_org(state: web::Data<AppState>, SignedIn(session): Si
     let user_id = session.user.id.clone();
     match db::run(&state.pool, move |conn| auth::memberships_of(conn, &user_id)).await {
         Ok(orgs) => {
-            let list: Vec<Value> = orgs
+            let list: Vec<OrgChoice> = orgs
                 .iter()
-                .map(|(o, roles)| json!({ "slug": o.slug, "name": o.name, "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") }))
+                .map(|(o, roles)| OrgChoice {
+                    slug: &o.slug,
+                    name: &o.name,
+                    roles: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+                })
                 .collect();
             staff_page(
                 &state,
@@ -288,7 +326,7 @@ pub(super) async fn choose_org(state: web::Data<AppState>, SignedIn(session): Si
                 StatusCode::OK,
                 "staff/orgs",
                 "Choose an organisation",
-                json!({ "orgs": list }),
+                OrgsView { orgs: list },
             )
         }
         Err(e) => staff_error(&state, &session, e),
