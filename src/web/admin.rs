@@ -8,7 +8,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::render::{Admin, AdminForm, Page, StaffPage};
+use super::render::{Admin, AdminForm, Choice, Page, StaffPage};
 use crate::db::from_db_time;
 use crate::domain::calendar::Nation;
 use crate::domain::deadline::long_date_time;
@@ -62,14 +62,6 @@ fn form_of(errors: &FieldErrors) -> Value {
         ("password", "The password"),
     ];
     super::form_errors(errors, LABELS)
-}
-
-/// One option of a select or radio group.
-#[derive(Serialize)]
-struct Choice {
-    value: &'static str,
-    label: String,
-    selected: bool,
 }
 
 #[derive(Serialize)]

@@ -209,3 +209,11 @@ impl FromRequest for AdminForm {
         })
     }
 }
+
+/// One option of a select or a radio group, for a page's view.
+#[derive(Debug, serde::Serialize)]
+pub struct Choice {
+    pub value: &'static str,
+    pub label: String,
+    pub selected: bool,
+}

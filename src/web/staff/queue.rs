@@ -13,7 +13,9 @@ use crate::validate;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::web::render::Choice;
 use serde_json::{json, Value};
 
 use super::*;
@@ -53,22 +55,95 @@ pub(super) fn org_of(session: &StaffSession) -> &Organisation {
 }
 
 /// One row of a list of cases, with its deadline as a date and as a distance.
-fn case_row(case: &CaseRow, tz: chrono_tz::Tz, now: chrono::DateTime<Utc>) -> Value {
+#[derive(Serialize)]
+struct CaseLine<'a> {
+    reference: &'a str,
+    kind: &'a str,
+    state: &'a str,
+    state_words: &'static str,
+    overdue: bool,
+    due_date: Option<String>,
+    due_relative: Option<String>,
+    due_kind: Option<&'static str>,
+    platform: &'a str,
+    author_name: Option<&'a str>,
+    opened: String,
+    closed: Option<String>,
+}
+
+fn case_row(case: &CaseRow, tz: chrono_tz::Tz, now: chrono::DateTime<Utc>) -> CaseLine<'_> {
     let state = CaseState::parse(&case.state);
     let due = case.due_at.map(from_db_time);
-    json!({
-        "reference": case.reference,
-        "kind": case.kind,
-        "state": case.state,
-        "state_words": state.map(|s| s.describe()).unwrap_or(""),
-        "overdue": case.overdue || due.is_some_and(|d| now > d),
-        "due_date": due.map(|d| long_date(d, tz)),
-        "due_relative": due.map(|d| relative(d, now, tz)),
-        "due_kind": case.due_kind.as_deref().and_then(DueKind::parse).map(due_kind_words),
-        "platform": case.platform,
-        "author_name": case.author_name,
-        "opened": long_date(from_db_time(case.created_at), tz),
-    })
+    CaseLine {
+        reference: &case.reference,
+        kind: &case.kind,
+        state: &case.state,
+        state_words: state.map(|s| s.describe()).unwrap_or(""),
+        overdue: case.overdue || due.is_some_and(|d| now > d),
+        due_date: due.map(|d| long_date(d, tz)),
+        due_relative: due.map(|d| relative(d, now, tz)),
+        due_kind: case.due_kind.as_deref().and_then(DueKind::parse).map(due_kind_words),
+        platform: &case.platform,
+        author_name: case.author_name.as_deref(),
+        opened: long_date(from_db_time(case.created_at), tz),
+        closed: case.closed_at.map(|t| long_date(from_db_time(t), tz)),
+    }
+}
+
+/// An email that could not be delivered, as admins see it on the work queue.
+#[derive(Serialize)]
+struct FailedEmail {
+    reference: Option<String>,
+    to: String,
+    template: String,
+    error: Option<String>,
+}
+
+/// A case the deadline sweep cannot act on.
+#[derive(Serialize)]
+struct StuckLine<'a> {
+    reference: &'a str,
+    error: &'a str,
+    failures: i32,
+    since: String,
+}
+
+#[derive(Serialize)]
+struct QueueCounts {
+    open: String,
+    overdue: String,
+    awaiting_response: String,
+    escalated: String,
+    capped: bool,
+    cap: String,
+}
+
+#[derive(Serialize)]
+struct SearchValues {
+    q: Option<String>,
+    closed_from: Option<String>,
+    closed_to: Option<String>,
+}
+
+#[derive(Serialize)]
+struct QueueView<'a> {
+    counts: QueueCounts,
+    cases: Vec<CaseLine<'a>>,
+    states: Vec<Choice>,
+    kinds: Vec<Choice>,
+    final_states: Vec<Choice>,
+    filtered: bool,
+    failed_emails: Vec<FailedEmail>,
+    stuck_cases: Vec<StuckLine<'a>>,
+    more_emails: Option<String>,
+    searching: bool,
+    search_ok: bool,
+    values: SearchValues,
+    next_page: Option<String>,
+    first_page: Option<String>,
+    show_closed: bool,
+    #[serde(flatten)]
+    form: Value,
 }
 
 pub fn due_kind_words(kind: DueKind) -> &'static str {
@@ -182,7 +257,7 @@ pub(super) async fn queue(
                     Some(id) => Some(store::case_by_id(conn, id)?.reference),
                     None => None,
                 };
-                shown.push(json!({ "reference": reference, "to": m.to_address, "template": m.template, "error": m.last_error }));
+                shown.push(FailedEmail { reference, to: m.to_address, template: m.template, error: m.last_error });
             }
             Some((shown, emails.next))
         } else {
@@ -197,15 +272,7 @@ pub(super) async fn queue(
         Ok(r) => r,
         Err(e) => return staff_error(&state, &session, e),
     };
-    let rows: Vec<Value> = page
-        .rows
-        .iter()
-        .map(|c| {
-            let mut row = case_row(c, tz, now);
-            row["closed"] = json!(c.closed_at.map(|t| long_date(from_db_time(t), tz)));
-            row
-        })
-        .collect();
+    let rows: Vec<CaseLine> = page.rows.iter().map(|c| case_row(c, tz, now)).collect();
     let here = |cursor: Option<String>| {
         let query = if searching {
             lists::query_string(&[
@@ -234,20 +301,22 @@ pub(super) async fn queue(
         Some((shown, next)) => (shown, next.map(|c| format!("/staff?emails={}", c.encode()))),
         None => (vec![], None),
     };
-    let states: Vec<Value> = CaseState::ALL
+    let choice = |value: &'static str, label: &str, chosen: &Option<String>| Choice {
+        value,
+        label: label.into(),
+        selected: chosen.as_deref() == Some(value),
+    };
+    let states: Vec<Choice> = CaseState::ALL
         .iter()
         .filter(|s| !s.is_final())
-        .map(|s| json!({ "value": s.as_str(), "label": s.describe(), "selected": state_filter.as_deref() == Some(s.as_str()) }))
+        .map(|s| choice(s.as_str(), s.describe(), &state_filter))
         .collect();
-    let final_states: Vec<Value> = CaseState::ALL
+    let final_states: Vec<Choice> = CaseState::ALL
         .iter()
         .filter(|s| s.is_final())
-        .map(|s| json!({ "value": s.as_str(), "label": s.describe(), "selected": final_state.as_deref() == Some(s.as_str()) }))
+        .map(|s| choice(s.as_str(), s.describe(), &final_state))
         .collect();
-    let kinds: Vec<Value> = CaseKind::ALL
-        .iter()
-        .map(|k| json!({ "value": k.as_str(), "label": k.as_str(), "selected": kind_filter.as_deref() == Some(k.as_str()) }))
-        .collect();
+    let kinds: Vec<Choice> = CaseKind::ALL.iter().map(|k| choice(k.as_str(), k.as_str(), &kind_filter)).collect();
     let has_errors = !errors.is_empty();
     let title = match (searching, has_errors) {
         (true, true) => "Error: Search cases",
@@ -255,36 +324,46 @@ pub(super) async fn queue(
         (false, true) => "Error: Work queue",
         (false, false) => "Work queue",
     };
-    let counts = json!({
-        "open": counts.open.words(),
-        "overdue": counts.overdue.words(),
-        "awaiting_response": counts.awaiting_response.words(),
-        "escalated": counts.escalated.words(),
-        "capped": counts.open.capped,
-        "cap": lists::Count { n: lists::COUNT_CAP, capped: false }.words(),
-    });
+    let counts = QueueCounts {
+        open: counts.open.words(),
+        overdue: counts.overdue.words(),
+        awaiting_response: counts.awaiting_response.words(),
+        escalated: counts.escalated.words(),
+        capped: counts.open.capped,
+        cap: lists::Count { n: lists::COUNT_CAP, capped: false }.words(),
+    };
     staff_page(
         &state,
         &session,
         if search_ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY },
         "staff/queue",
         title,
-        with_errors(
-            json!({
-                "counts": counts, "cases": rows, "states": states, "kinds": kinds, "final_states": final_states,
-                "filtered": state_filter.is_some() || kind_filter.is_some(), "failed_emails": failed_emails,
-                "stuck_cases": stuck.iter().map(|c| json!({
-                    "reference": c.reference, "error": c.error, "failures": c.failures,
-                    "since": long_date_time(c.since, tz),
-                })).collect::<Vec<_>>(),
-                "more_emails": more_emails, "searching": searching, "search_ok": search_ok,
-                "values": { "q": q, "closed_from": closed_from, "closed_to": closed_to },
-                "next_page": next_page, "first_page": first_page,
-                "show_closed": final_state.is_some() || closed_from.is_some() || closed_to.is_some(),
-            }),
-            &errors,
-            SEARCH_FIELDS,
-        ),
+        QueueView {
+            counts,
+            cases: rows,
+            states,
+            kinds,
+            final_states,
+            filtered: state_filter.is_some() || kind_filter.is_some(),
+            failed_emails,
+            stuck_cases: stuck
+                .iter()
+                .map(|c| StuckLine {
+                    reference: &c.reference,
+                    error: &c.error,
+                    failures: c.failures,
+                    since: long_date_time(c.since, tz),
+                })
+                .collect(),
+            more_emails,
+            searching,
+            search_ok,
+            show_closed: final_state.is_some() || closed_from.is_some() || closed_to.is_some(),
+            values: SearchValues { q, closed_from, closed_to },
+            next_page,
+            first_page,
+            form: form_errors(&errors, SEARCH_FIELDS),
+        },
     )
 }
 
