@@ -27,7 +27,25 @@ routes! {
 }
 
 async fn home(state: web::Data<AppState>) -> HttpResponse {
-    state.pages.render_response(StatusCode::OK, "home", &serde_json::json!({ "title": "Redress" }))
+    state.pages.render_response(StatusCode::OK, "home", &TitleOnly { title: "Redress" })
+}
+
+/// A page that needs only its title.
+#[derive(Serialize)]
+struct TitleOnly {
+    title: &'static str,
+}
+
+/// The page after a complaint is made: its reference, when it will be answered, and the
+/// reporter's private link.
+#[derive(Serialize)]
+struct ReportDoneView<'a> {
+    title: &'static str,
+    org_name: &'a str,
+    reference: &'a str,
+    due: &'a str,
+    due_kind: &'static str,
+    link: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -397,14 +415,14 @@ async fn report_submit(
             state.pages.render_response(
                 StatusCode::CREATED,
                 "report_done",
-                &serde_json::json!({
-                    "title": "Complaint received",
-                    "org_name": org_name,
-                    "reference": opened.case.reference,
-                    "due": due,
-                    "due_kind": DueKind::Response.as_str(),
-                    "link": opened.private_link,
-                }),
+                &ReportDoneView {
+                    title: "Complaint received",
+                    org_name: &org_name,
+                    reference: &opened.case.reference,
+                    due: &due,
+                    due_kind: DueKind::Response.as_str(),
+                    link: opened.private_link.as_deref(),
+                },
             )
         }
         Err(AppError::Validation(errors)) => {

@@ -77,9 +77,8 @@ impl PageError {
             409 => "This cannot be done now",
             _ => "Sorry, there is a problem",
         };
-        let context = serde_json::json!({
-            "title": title, "staff": super::staff::chrome(session), "message": cause.public_message(),
-        });
+        let context =
+            ErrorPage { title, staff: super::staff::chrome(session), message: cause.public_message() };
         let html = match state.pages.render("staff/error", &context) {
             Ok(html) => html,
             Err(e) => {
@@ -89,6 +88,14 @@ impl PageError {
         };
         Self::drawn(cause, status, html)
     }
+}
+
+/// The staff error page's view.
+#[derive(serde::Serialize)]
+struct ErrorPage<'a> {
+    title: &'static str,
+    staff: super::staff::Chrome<'a>,
+    message: String,
 }
 
 /// A staff member at work in an organisation, with what the pages need to answer them.

@@ -12,7 +12,8 @@ use crate::validate;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::collections::HashMap;
 
 use super::*;
@@ -21,11 +22,113 @@ use super::*;
 // The case page.
 
 /// Everything about one case that staff may see, ready for a template.
+#[derive(Serialize)]
+pub(super) struct CaseView {
+    case: CaseFacts,
+    timeline: Vec<TimelineEntry>,
+    respond_outcomes: Vec<OutcomeOption>,
+    decide_outcomes: Vec<OutcomeOption>,
+    can_request_info: bool,
+    paused: Option<PausedView>,
+    can_respond: bool,
+    can_decide: bool,
+    separation_warning: bool,
+    can_reissue_link: bool,
+    party_email: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CaseFacts {
+    reference: String,
+    kind: String,
+    is_removal: bool,
+    state: String,
+    state_words: &'static str,
+    #[serde(rename = "final")]
+    is_final: bool,
+    overdue: bool,
+    due_date: Option<String>,
+    due_relative: Option<String>,
+    due_kind: Option<&'static str>,
+    platform: String,
+    content_url: String,
+    content_text: String,
+    author_name: Option<String>,
+    author_email: Option<String>,
+    notice_method: Option<String>,
+    reporter_name: Option<String>,
+    reporter_email: Option<String>,
+    explanation: String,
+    rules: Vec<store::CitedRule>,
+    outcome: Option<String>,
+    opened: String,
+    appeal: Option<String>,
+    response: Option<String>,
+    written_case: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TimelineEntry {
+    what: String,
+    when: String,
+    who: String,
+    words: Option<String>,
+    emails: Vec<EmailLine>,
+}
+
+/// An email a step sent (or is sending), as staff see it in the case's history.
+#[derive(Serialize)]
+struct EmailLine {
+    to: String,
+    recipient_kind: String,
+    template: String,
+    subject: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    body: String,
+    queued: String,
+    sent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OutcomeOption {
+    value: &'static str,
+    label: &'static str,
+}
+
+#[derive(Serialize)]
+struct PausedView {
+    answer_by: String,
+    days_left: Option<i32>,
+}
+
+/// The case page: the case, and the form sent from it when it is shown again.
+#[derive(Serialize)]
+struct CasePageView<'a> {
+    #[serde(flatten)]
+    view: CaseView,
+    form: &'a str,
+    values: StepValues,
+    max_words: usize,
+    #[serde(flatten)]
+    errors: Value,
+}
+
+/// What the case page's forms held.
+#[derive(Serialize)]
+struct StepValues {
+    outcome: String,
+    reasons: String,
+    question: String,
+    note: String,
+}
+
 pub(super) fn case_view(
     conn: &mut DbConnection,
     session: &StaffSession,
     case: &CaseRow,
-) -> Result<Value, AppError> {
+) -> Result<CaseView, AppError> {
     let org = org_of(session);
     let tz = org.tz();
     let now = Utc::now();
@@ -47,25 +150,29 @@ pub(super) fn case_view(
             (None, "system") => "Redress (deadline)".into(),
             (None, kind) => kind.to_string(),
         };
-        let mails: Vec<Value> = emails
+        let mails = emails
             .iter()
             .filter(|m| m.event_id.as_deref() == Some(e.id.as_str()))
-            .map(|m| {
-                json!({
-                    "to": m.to_address, "recipient_kind": m.recipient_kind, "template": m.template, "subject": m.subject,
-                    "status": m.status, "attempts": m.attempts, "last_error": m.last_error, "body": m.body_text,
-                    "queued": long_date_time(from_db_time(m.created_at), tz),
-                    "sent": m.sent_at.map(|t| long_date_time(from_db_time(t), tz)),
-                })
+            .map(|m| EmailLine {
+                to: m.to_address.clone(),
+                recipient_kind: m.recipient_kind.clone(),
+                template: m.template.clone(),
+                subject: m.subject.clone(),
+                status: m.status.clone(),
+                attempts: m.attempts,
+                last_error: m.last_error.clone(),
+                body: m.body_text.clone(),
+                queued: long_date_time(from_db_time(m.created_at), tz),
+                sent: m.sent_at.map(|t| long_date_time(from_db_time(t), tz)),
             })
             .collect();
-        timeline.push(json!({
-            "what": services::event_words(&e.kind, e.outcome.as_deref()),
-            "when": long_date_time(from_db_time(e.created_at), tz),
-            "who": who,
-            "words": e.body,
-            "emails": mails,
-        }));
+        timeline.push(TimelineEntry {
+            what: services::event_words(&e.kind, e.outcome.as_deref()),
+            when: long_date_time(from_db_time(e.created_at), tz),
+            who,
+            words: e.body.clone(),
+            emails: mails,
+        });
     }
     let last_words = |kind: &str| events.iter().rev().find(|e| e.kind == kind).and_then(|e| e.body.clone());
     let staff = session.staff();
@@ -81,8 +188,8 @@ pub(super) fn case_view(
             fits.iter().copied().filter(|o| may(Action::Decide(*o))).collect(),
         )
     };
-    let outcome_options = |list: &[Outcome]| -> Vec<Value> {
-        list.iter().map(|o| json!({ "value": o.as_str(), "label": outcome_label(*o) })).collect()
+    let outcome_options = |list: &[Outcome]| -> Vec<OutcomeOption> {
+        list.iter().map(|o| OutcomeOption { value: o.as_str(), label: outcome_label(*o) }).collect()
     };
     // The separation rule: whoever recorded a removal should not judge its appeal when another
     // moderator could.
@@ -95,48 +202,48 @@ pub(super) fn case_view(
     let can_reissue_link = [Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| session.has(*r));
     let party_email =
         if status.kind == CaseKind::Removal { &case.author_email } else { &case.reporter_email };
-    Ok(json!({
-        "case": {
-            "reference": case.reference,
-            "kind": case.kind,
-            "is_removal": status.kind == CaseKind::Removal,
-            "state": case.state,
-            "state_words": status.state.describe(),
-            "final": status.state.is_final(),
-            "overdue": case.overdue || due.is_some_and(|d| now > d),
-            "due_date": due.map(|d| long_date(d, tz)),
-            "due_relative": due.map(|d| relative(d, now, tz)),
-            "due_kind": status.due.map(|d| due_kind_words(d.kind)),
-            "platform": case.platform,
-            "content_url": case.content_url,
-            "content_text": case.content_text,
-            "author_name": case.author_name,
-            "author_email": case.author_email,
-            "notice_method": case.notice_method,
-            "reporter_name": case.reporter_name,
-            "reporter_email": case.reporter_email,
-            "explanation": case.explanation,
-            "rules": case.rules(),
-            "outcome": case.outcome,
-            "opened": long_date_time(from_db_time(case.created_at), tz),
-            "appeal": last_words("appeal_lodged"),
-            "response": last_words("response_given"),
-            "written_case": last_words("escalated"),
+    Ok(CaseView {
+        case: CaseFacts {
+            reference: case.reference.clone(),
+            kind: case.kind.clone(),
+            is_removal: status.kind == CaseKind::Removal,
+            state: case.state.clone(),
+            state_words: status.state.describe(),
+            is_final: status.state.is_final(),
+            overdue: case.overdue || due.is_some_and(|d| now > d),
+            due_date: due.map(|d| long_date(d, tz)),
+            due_relative: due.map(|d| relative(d, now, tz)),
+            due_kind: status.due.map(|d| due_kind_words(d.kind)),
+            platform: case.platform.clone(),
+            content_url: case.content_url.clone(),
+            content_text: case.content_text.clone(),
+            author_name: case.author_name.clone(),
+            author_email: case.author_email.clone(),
+            notice_method: case.notice_method.clone(),
+            reporter_name: case.reporter_name.clone(),
+            reporter_email: case.reporter_email.clone(),
+            explanation: case.explanation.clone(),
+            rules: case.rules(),
+            outcome: case.outcome.clone(),
+            opened: long_date_time(from_db_time(case.created_at), tz),
+            appeal: last_words("appeal_lodged"),
+            response: last_words("response_given"),
+            written_case: last_words("escalated"),
         },
-        "timeline": timeline,
-        "respond_outcomes": outcome_options(&respond_outcomes),
-        "decide_outcomes": outcome_options(&decide_outcomes),
-        "can_request_info": may(Action::RequestInfo),
-        "paused": case.info_due_at.map(|t| json!({
-            "answer_by": long_date(from_db_time(t), tz),
-            "days_left": case.paused_days_left,
-        })),
-        "can_respond": !respond_outcomes.is_empty(),
-        "can_decide": !decide_outcomes.is_empty(),
-        "separation_warning": separation_warning,
-        "can_reissue_link": can_reissue_link,
-        "party_email": party_email,
-    }))
+        timeline,
+        respond_outcomes: outcome_options(&respond_outcomes),
+        decide_outcomes: outcome_options(&decide_outcomes),
+        can_request_info: may(Action::RequestInfo),
+        paused: case.info_due_at.map(|t| PausedView {
+            answer_by: long_date(from_db_time(t), tz),
+            days_left: case.paused_days_left,
+        }),
+        can_respond: !respond_outcomes.is_empty(),
+        can_decide: !decide_outcomes.is_empty(),
+        separation_warning,
+        can_reissue_link,
+        party_email: party_email.clone(),
+    })
 }
 
 pub fn outcome_label(o: Outcome) -> &'static str {
@@ -152,38 +259,36 @@ fn render_case(
     state: &AppState,
     session: &StaffSession,
     status: StatusCode,
-    mut view: Value,
+    view: CaseView,
     form: &str,
     values: &HashMap<String, String>,
     errors: &FieldErrors,
 ) -> HttpResponse {
-    let reference = view["case"]["reference"].as_str().unwrap_or_default().to_string();
-    view = with_errors(
+    let value = |k: &str| values.get(k).cloned().unwrap_or_default();
+    let title = if errors.is_empty() {
+        format!("Case {}", view.case.reference)
+    } else {
+        format!("Error: Case {}", view.case.reference)
+    };
+    let labels = [
+        ("outcome", "The outcome"),
+        ("reasons", "The reasons"),
+        ("question", "The question"),
+        ("note", "The note"),
+    ];
+    let page = CasePageView {
         view,
-        errors,
-        &[
-            ("outcome", "The outcome"),
-            ("reasons", "The reasons"),
-            ("question", "The question"),
-            ("note", "The note"),
-        ],
-    );
-    if let Value::Object(v) = &mut view {
-        v.insert("form".into(), json!(form));
-        v.insert(
-            "values".into(),
-            json!({
-                "outcome": values.get("outcome").cloned().unwrap_or_default(),
-                "reasons": values.get("reasons").cloned().unwrap_or_default(),
-                "question": values.get("question").cloned().unwrap_or_default(),
-                "note": values.get("note").cloned().unwrap_or_default(),
-            }),
-        );
-        v.insert("max_words".into(), json!(validate::WORDS_MAX));
-    }
-    let title =
-        if errors.is_empty() { format!("Case {reference}") } else { format!("Error: Case {reference}") };
-    staff_page(state, session, status, "staff/case", &title, view)
+        form,
+        values: StepValues {
+            outcome: value("outcome"),
+            reasons: value("reasons"),
+            question: value("question"),
+            note: value("note"),
+        },
+        max_words: validate::WORDS_MAX,
+        errors: form_errors(errors, &labels),
+    };
+    staff_page(state, session, status, "staff/case", &title, page)
 }
 
 pub(super) async fn case_page(

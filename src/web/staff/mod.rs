@@ -4,7 +4,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use serde_json::{json, Value};
 
 use super::session::{self, StaffSession};
 use super::{form_errors, page_error, AppState};
@@ -42,23 +41,46 @@ routes! {
     get "/staff/committee" => committee,
 }
 
-/// What every staff page shows around its content.
-pub fn chrome(session: &Session) -> Value {
-    let org = session.org.as_ref();
-    json!({
-        "user_name": session.user.name,
-        "user_email": session.user.email,
-        "org_name": org.map(|o| o.name.clone()).unwrap_or_default(),
-        "org_slug": org.map(|o| o.slug.clone()).unwrap_or_default(),
-        "csrf": session.csrf,
-        "is_admin": session.has(Role::Admin),
-        "is_moderator": session.has(Role::Moderator),
-        "is_committee": session.has(Role::Committee) || session.has(Role::Secretary),
-        "roles": session.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
-    })
+/// What every staff page shows around its content: who is signed in, where, and which menus
+/// their roles open.
+#[derive(serde::Serialize)]
+pub struct Chrome<'a> {
+    user_name: &'a str,
+    user_email: &'a str,
+    org_name: &'a str,
+    org_slug: &'a str,
+    csrf: &'a str,
+    is_admin: bool,
+    is_moderator: bool,
+    is_committee: bool,
+    roles: String,
 }
 
-/// Renders a staff page: `data` is merged with the page title and the chrome.
+pub fn chrome(session: &Session) -> Chrome<'_> {
+    let org = session.org.as_ref();
+    Chrome {
+        user_name: &session.user.name,
+        user_email: &session.user.email,
+        org_name: org.map_or("", |o| o.name.as_str()),
+        org_slug: org.map_or("", |o| o.slug.as_str()),
+        csrf: &session.csrf,
+        is_admin: session.has(Role::Admin),
+        is_moderator: session.has(Role::Moderator),
+        is_committee: session.has(Role::Committee) || session.has(Role::Secretary),
+        roles: session.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// A staff page's whole context: its title, the chrome, and the page's own view beside them.
+#[derive(serde::Serialize)]
+struct StaffPageContext<'a, V> {
+    title: &'a str,
+    staff: Chrome<'a>,
+    #[serde(flatten)]
+    view: V,
+}
+
+/// Renders a staff page from its view, with the page title and the chrome.
 pub fn staff_page(
     state: &AppState,
     session: &Session,
@@ -67,15 +89,7 @@ pub fn staff_page(
     title: &str,
     view: impl serde::Serialize,
 ) -> HttpResponse {
-    let data = match serde_json::to_value(view) {
-        Ok(data) => data,
-        Err(e) => return staff_error(state, session, AppError::Internal(format!("view of {template}: {e}"))),
-    };
-    let mut context = json!({ "title": title, "staff": chrome(session) });
-    if let (Value::Object(ctx), Value::Object(extra)) = (&mut context, data) {
-        ctx.extend(extra);
-    }
-    state.pages.render_response(status, template, &context)
+    state.pages.render_response(status, template, &StaffPageContext { title, staff: chrome(session), view })
 }
 
 /// A private link shown once to staff, when there is no address to send it to.

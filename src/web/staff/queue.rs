@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::web::render::Choice;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::*;
 
@@ -236,7 +236,14 @@ pub(super) async fn queue(
     let result = db::run(&state.pool, move |conn| {
         let counts = lists::queue_counts(conn, &org_id, now)?;
         let page = if !searching {
-            lists::queue_page(conn, &org_id, sf.as_deref(), kf.as_deref(), cursor.as_ref(), lists::DEFAULT_LIMIT)?
+            lists::queue_page(
+                conn,
+                &org_id,
+                sf.as_deref(),
+                kf.as_deref(),
+                cursor.as_ref(),
+                lists::DEFAULT_LIMIT,
+            )?
         } else if search_ok {
             lists::cases_page(conn, &org_id, &search, cursor.as_ref(), lists::DEFAULT_LIMIT)?
         } else {
@@ -257,14 +264,20 @@ pub(super) async fn queue(
                     Some(id) => Some(store::case_by_id(conn, id)?.reference),
                     None => None,
                 };
-                shown.push(FailedEmail { reference, to: m.to_address, template: m.template, error: m.last_error });
+                shown.push(FailedEmail {
+                    reference,
+                    to: m.to_address,
+                    template: m.template,
+                    error: m.last_error,
+                });
             }
             Some((shown, emails.next))
         } else {
             None
         };
         // And of the cases the deadline sweep cannot act on.
-        let stuck = if is_admin { services::sweep_failures_of(conn, &org_id, STUCK_CASES_SHOWN)? } else { vec![] };
+        let stuck =
+            if is_admin { services::sweep_failures_of(conn, &org_id, STUCK_CASES_SHOWN)? } else { vec![] };
         Ok((counts, page, failed, stuck))
     })
     .await;
@@ -316,7 +329,8 @@ pub(super) async fn queue(
         .filter(|s| s.is_final())
         .map(|s| choice(s.as_str(), s.describe(), &final_state))
         .collect();
-    let kinds: Vec<Choice> = CaseKind::ALL.iter().map(|k| choice(k.as_str(), k.as_str(), &kind_filter)).collect();
+    let kinds: Vec<Choice> =
+        CaseKind::ALL.iter().map(|k| choice(k.as_str(), k.as_str(), &kind_filter)).collect();
     let has_errors = !errors.is_empty();
     let title = match (searching, has_errors) {
         (true, true) => "Error: Search cases",
@@ -375,6 +389,19 @@ pub(super) struct CommitteeQuery {
     cursor: Option<String>,
 }
 
+#[derive(Serialize)]
+struct CommitteeView {
+    cases: Vec<CaseView>,
+    max_words: usize,
+    next_page: Option<String>,
+    first_page: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    message: &'static str,
+}
+
 /// Escalated cases shown at a time on the committee's view, each with its whole history.
 const COMMITTEE_PAGE: i64 = 20;
 
@@ -397,7 +424,9 @@ pub(super) async fn committee(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "staff/error",
                 "There is a problem",
-                json!({ "message": "That page link is out of date or incomplete. Go back to the first page of escalated cases." }),
+                ErrorView {
+                    message: "That page link is out of date or incomplete. Go back to the first page of escalated cases.",
+                },
             )
         }
         None => None,
@@ -424,11 +453,12 @@ pub(super) async fn committee(
             StatusCode::OK,
             "staff/committee",
             "Escalated to the committee",
-            json!({
-                "cases": views, "max_words": validate::WORDS_MAX,
-                "next_page": next.map(|c| format!("/staff/committee?cursor={}", c.encode())),
-                "first_page": raw_cursor.map(|_| "/staff/committee"),
-            }),
+            CommitteeView {
+                cases: views,
+                max_words: validate::WORDS_MAX,
+                next_page: next.map(|c| format!("/staff/committee?cursor={}", c.encode())),
+                first_page: raw_cursor.map(|_| "/staff/committee"),
+            },
         ),
         Err(e) => staff_error(&state, &session, e),
     }

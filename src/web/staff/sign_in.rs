@@ -26,14 +26,6 @@ const SETUP_FIELDS: &[(&str, &str)] = &[
     ("password", "The password"),
 ];
 
-/// Merges a form's errors into a page's data.
-pub(super) fn with_errors(mut data: Value, errors: &FieldErrors, labels: &[(&str, &str)]) -> Value {
-    if let (Value::Object(d), Value::Object(e)) = (&mut data, form_errors(errors, labels)) {
-        d.extend(e);
-    }
-    data
-}
-
 #[derive(serde::Serialize)]
 struct SetupView<'a> {
     title: &'a str,
