@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::db::{from_db_time, write_tx, DbConnection};
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
+use crate::ids::UserId;
 use crate::security::{hash_secret, new_secret, password_hasher};
 use crate::services::{self, OrgInput};
 use crate::store::{self, Organisation, User};
@@ -42,7 +43,10 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 }
 
 /// The organisations a user belongs to, with their roles in each.
-pub fn memberships_of(conn: &mut DbConnection, user_id: &str) -> AppResult<Vec<(Organisation, Vec<Role>)>> {
+pub fn memberships_of(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+) -> AppResult<Vec<(Organisation, Vec<Role>)>> {
     let rows = store::membership_rows(conn, user_id)?;
     let mut out: Vec<(Organisation, Vec<Role>)> = Vec::new();
     for (org, role) in rows {
@@ -102,7 +106,7 @@ pub fn start_session(
         if let Some(old) = replacing {
             store::delete_session(conn, &hash_secret(old))?;
         }
-        let org_id = if orgs.len() == 1 { Some(orgs[0].0.id.as_str()) } else { None };
+        let org_id = if orgs.len() == 1 { Some(&orgs[0].0.id) } else { None };
         store::insert_session(conn, &hash_secret(&secret), &user.id, org_id, &new_secret(), now)?;
         if let Some(device) = &device {
             store::insert_trusted_device(conn, &hash_secret(device), &user.id, now)?;

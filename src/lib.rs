@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod ids;
 pub mod jobs;
 pub mod mail;
 pub mod security;
@@ -23,28 +24,32 @@ pub mod web;
 #[cfg(test)]
 mod layers {
     const MAY_USE: &[(&str, &[&str])] = &[
-        ("domain", &[]),
+        ("ids", &[]),
+        ("domain", &["ids"]),
         ("config", &[]),
-        ("error", &["domain"]),
-        ("validate", &["error"]),
-        ("security", &["error", "validate"]),
-        ("db", &["error"]),
-        ("store", &["db", "domain", "error", "security"]),
-        ("mail", &["config", "db", "domain", "error", "security", "store"]),
-        ("services", &["db", "domain", "error", "mail", "security", "store", "validate"]),
-        ("auth", &["db", "domain", "error", "security", "services", "store", "validate"]),
+        ("error", &["domain", "ids"]),
+        ("validate", &["error", "ids"]),
+        ("security", &["error", "validate", "ids"]),
+        ("db", &["error", "ids"]),
+        ("store", &["db", "domain", "error", "security", "ids"]),
+        ("mail", &["config", "db", "domain", "error", "security", "store", "ids"]),
+        ("services", &["db", "domain", "error", "mail", "security", "store", "validate", "ids"]),
+        ("auth", &["db", "domain", "error", "security", "services", "store", "validate", "ids"]),
         (
             "cli",
             &[
                 "auth", "config", "db", "domain", "error", "jobs", "mail", "security", "server", "services",
-                "store", "validate", "web",
+                "store", "validate", "web", "ids",
             ],
         ),
-        ("server", &["config", "db", "error", "jobs", "mail", "security", "services", "web"]),
-        ("jobs", &["db", "mail", "services"]),
+        ("server", &["config", "db", "error", "jobs", "mail", "security", "services", "web", "ids"]),
+        ("jobs", &["db", "mail", "services", "ids"]),
         (
             "web",
-            &["auth", "config", "db", "domain", "error", "mail", "security", "services", "store", "validate"],
+            &[
+                "auth", "config", "db", "domain", "error", "mail", "security", "services", "store",
+                "validate", "ids",
+            ],
         ),
     ];
 

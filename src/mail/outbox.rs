@@ -423,7 +423,7 @@ pub fn list(
         ),
         None => None,
     };
-    lists::outbox_page(conn, org_id.as_deref(), status, cursor.as_ref(), limit)
+    lists::outbox_page(conn, org_id.as_ref(), status, cursor.as_ref(), limit)
 }
 
 /// Queues an email again, at once: a failed or cancelled one, or a pending one waiting out

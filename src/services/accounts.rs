@@ -61,7 +61,8 @@ pub fn add_user(
             }
             Some(user) => user,
             None => {
-                let user = User { id: new_id(), email, name, password_hash, created_at: to_db_time(now) };
+                let user =
+                    User { id: UserId::new(), email, name, password_hash, created_at: to_db_time(now) };
                 store::insert_user(conn, &user)?;
                 user
             }
@@ -103,7 +104,7 @@ pub fn set_password(conn: &mut DbConnection, email: &str, password: &str) -> App
 /// A staff member of an organisation with their roles, for the admin's list.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub roles: Vec<String>,
@@ -132,7 +133,7 @@ pub fn members(conn: &mut DbConnection, org: &Organisation) -> AppResult<Vec<Mem
 pub fn remove_role(
     conn: &mut DbConnection,
     org: &Organisation,
-    user_id: &str,
+    user_id: &UserId,
     role: Role,
     by: ChangedBy,
     now: DateTime<Utc>,

@@ -9,7 +9,7 @@ use crate::domain::deadline::long_date_time;
 use crate::error::AppResult;
 use crate::store::{self, Organisation};
 
-use super::StaffContext;
+use super::{OrgId, StaffContext, UserId};
 
 /// What an admin changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,14 +74,14 @@ impl OrgChange {
 pub enum ChangedBy<'a> {
     Staff(&'a StaffContext),
     /// A staff member known only by id (the admin issuing a token from the web).
-    User(&'a str),
+    User(&'a UserId),
     CommandLine,
 }
 
 /// Writes one entry of the organisation's log, in the caller's transaction.
 pub(crate) fn log_change(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     by: ChangedBy,
     change: OrgChange,
     subject: &str,
@@ -90,14 +90,14 @@ pub(crate) fn log_change(
 ) -> AppResult<()> {
     let (actor, issuer) = match by {
         ChangedBy::Staff(s) => (Some(s.user.id.clone()), s.token_issued_by.clone()),
-        ChangedBy::User(id) => (Some(id.to_string()), None),
+        ChangedBy::User(id) => (Some(id.clone()), None),
         ChangedBy::CommandLine => (None, None),
     };
     store::insert_org_event(
         conn,
         &store::OrgEvent {
             id: new_id(),
-            organisation_id: org_id.to_string(),
+            organisation_id: org_id.clone(),
             actor_user_id: actor,
             token_issued_by: issuer,
             kind: change.as_str().into(),
@@ -123,13 +123,13 @@ pub struct OrgLogEntry {
 pub fn org_log(conn: &mut DbConnection, org: &Organisation, limit: i64) -> AppResult<Vec<OrgLogEntry>> {
     let tz = org.tz();
     let mut names = std::collections::HashMap::new();
-    let mut name = |conn: &mut DbConnection, id: &str| -> AppResult<String> {
+    let mut name = |conn: &mut DbConnection, id: &UserId| -> AppResult<String> {
         if let Some(n) = names.get(id) {
             return Ok(String::clone(n));
         }
         let n =
             store::user_by_id(conn, id)?.map(|u| u.name).unwrap_or_else(|| "someone since removed".into());
-        names.insert(id.to_string(), n.clone());
+        names.insert(id.clone(), n.clone());
         Ok(n)
     };
     let mut out = vec![];

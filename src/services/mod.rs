@@ -17,6 +17,7 @@ pub use rules::*;
 pub use tokens::*;
 
 use crate::domain::{self, Action, Actor, CaseKind, Role};
+pub use crate::ids::{CaseId, OrgId, UserId};
 use crate::mail::EmailTemplates;
 use crate::security::{hash_password, hash_secret, new_secret};
 use crate::store::{Organisation, User};
@@ -35,7 +36,7 @@ pub struct StaffContext {
     pub org: Organisation,
     pub roles: Vec<Role>,
     /// Acting through an API token an admin issued for them: that admin's user id.
-    pub token_issued_by: Option<String>,
+    pub token_issued_by: Option<UserId>,
 }
 
 impl StaffContext {
@@ -58,9 +59,9 @@ impl StaffContext {
 #[derive(Debug, Clone)]
 pub struct ActorRef {
     pub actor: Actor,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The admin who issued the API token the step was taken through, if any.
-    pub token_issued_by: Option<String>,
+    pub token_issued_by: Option<UserId>,
 }
 
 impl ActorRef {

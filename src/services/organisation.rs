@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{self, Organisation};
 use crate::validate::{self, Checker};
 
-use super::{log_change, ChangedBy, OrgChange};
+use super::{log_change, ChangedBy, OrgChange, OrgId};
 
 // ---------------------------------------------------------------------------------------------
 // Organisations, rules, users, tokens.
@@ -96,7 +96,7 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         d
     };
     Organisation {
-        id: new_id(),
+        id: OrgId::new(),
         slug,
         name,
         reference_prefix: prefix,
@@ -337,7 +337,7 @@ pub fn add_closed_day(
     let title = c.line("title", Some(title), validate::NAME_MAX, true).unwrap_or_default();
     c.finish()?;
     write_tx(conn, |conn| {
-        let (nation, org_id) = (nation.map(|n| n.as_str()), org.map(|o| o.id.as_str()));
+        let (nation, org_id) = (nation.map(|n| n.as_str()), org.map(|o| &o.id));
         if nation.is_none() && org_id.is_none() {
             return Err(AppError::Internal("a closed day needs a nation or an organisation".into()));
         }
@@ -349,7 +349,7 @@ pub fn add_closed_day(
             &store::ClosedDay {
                 id: new_id(),
                 nation: nation.map(str::to_string),
-                organisation_id: org_id.map(str::to_string),
+                organisation_id: org_id.cloned(),
                 day,
                 title: title.clone(),
                 created_at: to_db_time(now),

@@ -19,7 +19,7 @@ pub fn add_token(
     org_slug: &str,
     email: &str,
     label: &str,
-    issued_by: Option<&str>,
+    issued_by: Option<&UserId>,
     now: DateTime<Utc>,
 ) -> AppResult<String> {
     let mut c = Checker::new();
@@ -46,7 +46,7 @@ pub fn add_token(
                 created_at: to_db_time(now),
                 last_used_at: None,
                 revoked_at: None,
-                created_by: issued_by.map(str::to_string),
+                created_by: issued_by.cloned(),
             },
         )?;
         let by = issued_by.map_or(ChangedBy::CommandLine, ChangedBy::User);
@@ -63,7 +63,7 @@ pub fn add_token(
             event = "token_issued",
             token = %id,
             holder = %user.id,
-            actor = issued_by.unwrap_or("command line"),
+            actor = issued_by.map_or("command line", |id| id.as_str()),
             "API token issued"
         );
         Ok(token)

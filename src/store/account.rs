@@ -18,11 +18,11 @@ pub fn user_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option
         .optional())
 }
 
-pub fn user_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
+pub fn user_by_id(conn: &mut DbConnection, id: &UserId) -> QueryResult<Option<User>> {
     crate::on_backend!(conn, |c| users::table.find(id).select(User::as_select()).get_result(c).optional())
 }
 
-pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryResult<Vec<String>> {
+pub fn roles_of(conn: &mut DbConnection, user_id: &UserId, org_id: &OrgId) -> QueryResult<Vec<String>> {
     crate::on_backend!(conn, |c| memberships::table
         .filter(memberships::user_id.eq(user_id))
         .filter(memberships::organisation_id.eq(org_id))
@@ -32,7 +32,7 @@ pub fn roles_of(conn: &mut DbConnection, user_id: &str, org_id: &str) -> QueryRe
 }
 
 /// Addresses of everyone holding `role` in the organisation.
-pub fn emails_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<Vec<String>> {
+pub fn emails_with_role(conn: &mut DbConnection, org_id: &OrgId, role: &str) -> QueryResult<Vec<String>> {
     crate::on_backend!(conn, |c| memberships::table
         .inner_join(users::table)
         .filter(memberships::organisation_id.eq(org_id))
@@ -58,7 +58,7 @@ pub fn insert_membership(conn: &mut DbConnection, membership: &Membership) -> Qu
 
 /// Sets a password and ends every session and trusted browser of the account: a new password
 /// is often set because the old one leaked.
-pub fn set_password_hash(conn: &mut DbConnection, user_id: &str, hash: &str) -> QueryResult<()> {
+pub fn set_password_hash(conn: &mut DbConnection, user_id: &UserId, hash: &str) -> QueryResult<()> {
     diesel::update(users::table.find(user_id)).set(users::password_hash.eq(Some(hash))).execute(conn)?;
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?;
     diesel::delete(trusted_devices::table.filter(trusted_devices::user_id.eq(user_id))).execute(conn)?;
@@ -66,7 +66,7 @@ pub fn set_password_hash(conn: &mut DbConnection, user_id: &str, hash: &str) -> 
 }
 
 /// Each member of an organisation with one of their roles, by name.
-pub fn member_rows(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(User, String)>> {
+pub fn member_rows(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Vec<(User, String)>> {
     memberships::table
         .inner_join(users::table)
         .filter(memberships::organisation_id.eq(org_id))
@@ -76,7 +76,10 @@ pub fn member_rows(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(Us
 }
 
 /// The organisations a user belongs to, each with one of their roles there, by name.
-pub fn membership_rows(conn: &mut DbConnection, user_id: &str) -> QueryResult<Vec<(Organisation, String)>> {
+pub fn membership_rows(
+    conn: &mut DbConnection,
+    user_id: &UserId,
+) -> QueryResult<Vec<(Organisation, String)>> {
     memberships::table
         .inner_join(organisations::table)
         .filter(memberships::user_id.eq(user_id))
@@ -85,7 +88,7 @@ pub fn membership_rows(conn: &mut DbConnection, user_id: &str) -> QueryResult<Ve
         .load(conn)
 }
 
-pub fn count_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> QueryResult<i64> {
+pub fn count_with_role(conn: &mut DbConnection, org_id: &OrgId, role: &str) -> QueryResult<i64> {
     memberships::table
         .filter(memberships::organisation_id.eq(org_id))
         .filter(memberships::role.eq(role))
@@ -96,8 +99,8 @@ pub fn count_with_role(conn: &mut DbConnection, org_id: &str, role: &str) -> Que
 /// Takes a role away; false when the member did not hold it.
 pub fn delete_membership(
     conn: &mut DbConnection,
-    org_id: &str,
-    user_id: &str,
+    org_id: &OrgId,
+    user_id: &UserId,
     role: &str,
 ) -> QueryResult<bool> {
     let n = diesel::delete(
@@ -117,7 +120,7 @@ pub fn delete_membership(
 pub fn device_trusted(
     conn: &mut DbConnection,
     device_hash: &str,
-    user_id: &str,
+    user_id: &UserId,
     since: DateTime<Utc>,
 ) -> QueryResult<bool> {
     let n: i64 = trusted_devices::table
@@ -132,7 +135,7 @@ pub fn device_trusted(
 pub fn insert_trusted_device(
     conn: &mut DbConnection,
     device_hash: &str,
-    user_id: &str,
+    user_id: &UserId,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::insert_into(trusted_devices::table)
@@ -148,8 +151,8 @@ pub fn insert_trusted_device(
 /// A session as stored: its user, organisation, form token, and when it began and was last seen.
 #[derive(Debug, Clone, Queryable)]
 pub struct SessionRow {
-    pub user_id: String,
-    pub organisation_id: Option<String>,
+    pub user_id: UserId,
+    pub organisation_id: Option<OrgId>,
     pub csrf_token: String,
     pub created_at: NaiveDateTime,
     pub last_seen_at: NaiveDateTime,
@@ -158,8 +161,8 @@ pub struct SessionRow {
 pub fn insert_session(
     conn: &mut DbConnection,
     id_hash: &str,
-    user_id: &str,
-    org_id: Option<&str>,
+    user_id: &UserId,
+    org_id: Option<&OrgId>,
     csrf_token: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
@@ -202,7 +205,7 @@ pub fn touch_session(conn: &mut DbConnection, id_hash: &str, now: DateTime<Utc>)
     Ok(())
 }
 
-pub fn set_session_org(conn: &mut DbConnection, id_hash: &str, org_id: &str) -> QueryResult<()> {
+pub fn set_session_org(conn: &mut DbConnection, id_hash: &str, org_id: &OrgId) -> QueryResult<()> {
     diesel::update(sessions::table.filter(sessions::id_hash.eq(id_hash)))
         .set(sessions::organisation_id.eq(Some(org_id)))
         .execute(conn)?;
@@ -255,7 +258,7 @@ pub fn touch_api_token(conn: &mut DbConnection, token_id: &str, now: DateTime<Ut
 }
 
 /// An organisation's API tokens, newest first, each with its holder's address.
-pub fn api_tokens_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(ApiToken, String)>> {
+pub fn api_tokens_of(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Vec<(ApiToken, String)>> {
     api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::organisation_id.eq(org_id))
@@ -268,7 +271,7 @@ pub fn api_tokens_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(
 /// with that id.
 pub fn revoke_api_token(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     id: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<String>> {

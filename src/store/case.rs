@@ -10,7 +10,7 @@ use crate::domain::{Actor, CaseState, CaseStatus};
 
 pub fn case_by_reference(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     reference: &str,
 ) -> QueryResult<Option<CaseRow>> {
     if !storable(reference) {
@@ -24,11 +24,11 @@ pub fn case_by_reference(
         .optional())
 }
 
-pub fn case_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<CaseRow> {
+pub fn case_by_id(conn: &mut DbConnection, id: &CaseId) -> QueryResult<CaseRow> {
     crate::on_backend!(conn, |c| cases::table.find(id).select(CaseRow::as_select()).get_result(c))
 }
 
-pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<CaseEvent>> {
+pub fn events_of(conn: &mut DbConnection, case_id: &CaseId) -> QueryResult<Vec<CaseEvent>> {
     crate::on_backend!(conn, |c| case_events::table
         .filter(case_events::case_id.eq(case_id))
         .order(case_events::seq)
@@ -36,7 +36,7 @@ pub fn events_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<Case
         .load(c))
 }
 
-pub fn emails_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<OutboxRow>> {
+pub fn emails_of(conn: &mut DbConnection, case_id: &CaseId) -> QueryResult<Vec<OutboxRow>> {
     crate::on_backend!(conn, |c| outbox::table
         .filter(outbox::case_id.eq(case_id))
         .order((outbox::created_at, outbox::id))
@@ -44,7 +44,7 @@ pub fn emails_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<Outb
         .load(c))
 }
 
-pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32> {
+pub fn next_event_seq(conn: &mut DbConnection, case_id: &CaseId) -> QueryResult<i32> {
     let max: Option<i32> = crate::on_backend!(conn, |c| case_events::table
         .filter(case_events::case_id.eq(case_id))
         .select(diesel::dsl::max(case_events::seq))
@@ -52,7 +52,7 @@ pub fn next_event_seq(conn: &mut DbConnection, case_id: &str) -> QueryResult<i32
     Ok(max.unwrap_or(0) + 1)
 }
 
-pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -> QueryResult<i32> {
+pub fn next_reference_number(conn: &mut DbConnection, org_id: &OrgId, year: i32) -> QueryResult<i32> {
     let max: Option<i32> = crate::on_backend!(conn, |c| cases::table
         .filter(cases::organisation_id.eq(org_id))
         .filter(cases::ref_year.eq(year))
@@ -66,7 +66,7 @@ pub fn next_reference_number(conn: &mut DbConnection, org_id: &str, year: i32) -
 /// transaction already holds the database's only write lock. It is a `SELECT … FOR UPDATE`
 /// rather than an update of the row to itself: such an update counts as a change of the
 /// primary key, and with foreign keys on SQLite then checks every table that refers to it.
-pub fn lock_case(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+pub fn lock_case(conn: &mut DbConnection, id: &CaseId) -> QueryResult<()> {
     if let DbConnection::Pg(c) = conn {
         cases::table.find(id).select(cases::id).for_update().execute(c)?;
     }
@@ -77,7 +77,7 @@ pub fn lock_case(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
 /// stored. `outbox_id` is the email it is minted for, if any.
 pub fn mint_token(
     conn: &mut DbConnection,
-    case_id: &str,
+    case_id: &CaseId,
     party: Actor,
     outbox_id: Option<&str>,
     now: DateTime<Utc>,
@@ -86,7 +86,7 @@ pub fn mint_token(
     diesel::insert_into(case_tokens::table)
         .values(&CaseToken {
             id: id.clone(),
-            case_id: case_id.to_string(),
+            case_id: case_id.clone(),
             party: party.kind_str().into(),
             token_hash: crate::security::hash_secret(&secret),
             created_at: to_db_time(now),
@@ -147,7 +147,7 @@ pub fn insert_event(conn: &mut DbConnection, event: &CaseEvent) -> QueryResult<(
 /// the unique key on (case, kind, deadline) is what keeps every alert to one.
 pub fn record_alert(
     conn: &mut DbConnection,
-    case_id: &str,
+    case_id: &CaseId,
     kind: &str,
     due: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -174,7 +174,7 @@ pub fn record_alert(
 }
 
 /// A case as the sweep lists it: id, reference and state.
-pub type DueCase = (String, String, String);
+pub type DueCase = (CaseId, String, String);
 
 /// Cases whose running deadline passed before `at` and that are not yet marked overdue, along
 /// the index that holds only cases with a running deadline.
@@ -197,7 +197,7 @@ pub fn cases_unanswered(conn: &mut DbConnection, at: DateTime<Utc>) -> QueryResu
 }
 
 /// Ids of the cases whose reminder instant has come by `at`.
-pub fn cases_reminder_due(conn: &mut DbConnection, at: DateTime<Utc>) -> QueryResult<Vec<String>> {
+pub fn cases_reminder_due(conn: &mut DbConnection, at: DateTime<Utc>) -> QueryResult<Vec<CaseId>> {
     cases::table
         .filter(cases::next_reminder_at.le(to_db_time(at)))
         .select(cases::id)
@@ -207,7 +207,7 @@ pub fn cases_reminder_due(conn: &mut DbConnection, at: DateTime<Utc>) -> QueryRe
 
 pub fn set_next_reminder(
     conn: &mut DbConnection,
-    case_id: &str,
+    case_id: &CaseId,
     at: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
     diesel::update(cases::table.find(case_id)).set(cases::next_reminder_at.eq(at)).execute(conn)?;
@@ -216,7 +216,7 @@ pub fn set_next_reminder(
 
 /// Asks the next sweep to work out again the reminder instants of an organisation's cases
 /// waiting on a response or on the committee (after its calendar or reminder days changed).
-pub fn recompute_reminders(conn: &mut DbConnection, org_id: &str, now: DateTime<Utc>) -> QueryResult<()> {
+pub fn recompute_reminders(conn: &mut DbConnection, org_id: &OrgId, now: DateTime<Utc>) -> QueryResult<()> {
     let waiting =
         [CaseState::AppealLodged, CaseState::ComplaintReceived, CaseState::Escalated].map(|s| s.as_str());
     diesel::update(
@@ -230,19 +230,19 @@ pub fn recompute_reminders(conn: &mut DbConnection, org_id: &str, now: DateTime<
     Ok(())
 }
 
-pub fn reference_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<String> {
+pub fn reference_of(conn: &mut DbConnection, case_id: &CaseId) -> QueryResult<String> {
     cases::table.find(case_id).select(cases::reference).get_result(conn)
 }
 
 /// The ids of the cases the sweep failed on before: few, each forgotten once it goes through.
-pub fn failing_cases(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+pub fn failing_cases(conn: &mut DbConnection) -> QueryResult<Vec<CaseId>> {
     sweep_failures::table.select(sweep_failures::case_id).load(conn)
 }
 
 /// Records that the sweep could not act on a case; true when it is the case's first failure.
 pub fn note_sweep_failure(
     conn: &mut DbConnection,
-    case_id: &str,
+    case_id: &CaseId,
     why: &str,
     now: DateTime<Utc>,
 ) -> QueryResult<bool> {
@@ -257,7 +257,7 @@ pub fn note_sweep_failure(
     if again == 1 {
         return Ok(false);
     }
-    let org: String = cases::table.find(case_id).select(cases::organisation_id).get_result(conn)?;
+    let org: OrgId = cases::table.find(case_id).select(cases::organisation_id).get_result(conn)?;
     diesel::insert_into(sweep_failures::table)
         .values((
             sweep_failures::case_id.eq(case_id),
@@ -271,7 +271,7 @@ pub fn note_sweep_failure(
     Ok(true)
 }
 
-pub fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> QueryResult<()> {
+pub fn forget_sweep_failure(conn: &mut DbConnection, case_id: &CaseId) -> QueryResult<()> {
     diesel::delete(sweep_failures::table.find(case_id)).execute(conn)?;
     Ok(())
 }
@@ -280,7 +280,7 @@ pub fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> QueryResu
 /// many sweeps failed, and since when.
 pub fn sweep_failures_of(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     limit: i64,
 ) -> QueryResult<Vec<(String, String, i32, NaiveDateTime)>> {
     sweep_failures::table
@@ -293,7 +293,7 @@ pub fn sweep_failures_of(
 }
 
 /// Revokes every live private link of a case.
-pub fn revoke_links(conn: &mut DbConnection, case_id: &str, now: DateTime<Utc>) -> QueryResult<()> {
+pub fn revoke_links(conn: &mut DbConnection, case_id: &CaseId, now: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(
         case_tokens::table.filter(case_tokens::case_id.eq(case_id)).filter(case_tokens::revoked_at.is_null()),
     )

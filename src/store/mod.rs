@@ -17,11 +17,12 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::db::schema::*;
+pub use crate::ids::{CaseId, OrgId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = organisations)]
 pub struct Organisation {
-    pub id: String,
+    pub id: OrgId,
     pub slug: String,
     pub name: String,
     pub reference_prefix: String,
@@ -45,7 +46,7 @@ pub struct Organisation {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub password_hash: Option<String>,
@@ -56,8 +57,8 @@ pub struct User {
 #[diesel(table_name = memberships)]
 pub struct Membership {
     pub id: String,
-    pub user_id: String,
-    pub organisation_id: String,
+    pub user_id: UserId,
+    pub organisation_id: OrgId,
     pub role: String,
     pub created_at: NaiveDateTime,
 }
@@ -66,8 +67,8 @@ pub struct Membership {
 #[diesel(table_name = api_tokens)]
 pub struct ApiToken {
     pub id: String,
-    pub user_id: String,
-    pub organisation_id: String,
+    pub user_id: UserId,
+    pub organisation_id: OrgId,
     pub token_hash: String,
     pub label: String,
     pub created_at: NaiveDateTime,
@@ -75,14 +76,14 @@ pub struct ApiToken {
     pub revoked_at: Option<NaiveDateTime>,
     /// The admin who issued it; none when issued from the command line.
     #[serde(default)]
-    pub created_by: Option<String>,
+    pub created_by: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = policy_rules)]
 pub struct PolicyRule {
     pub id: String,
-    pub organisation_id: String,
+    pub organisation_id: OrgId,
     pub code: String,
     pub title: String,
     pub summary: String,
@@ -102,8 +103,8 @@ pub struct CitedRule {
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = cases)]
 pub struct CaseRow {
-    pub id: String,
-    pub organisation_id: String,
+    pub id: CaseId,
+    pub organisation_id: OrgId,
     pub reference: String,
     pub ref_year: i32,
     pub ref_number: i32,
@@ -122,7 +123,7 @@ pub struct CaseRow {
     pub notice_method: Option<String>,
     pub reporter_name: Option<String>,
     pub reporter_email: Option<String>,
-    pub recorded_by: Option<String>,
+    pub recorded_by: Option<UserId>,
     pub outcome: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -145,7 +146,7 @@ impl CaseRow {
 #[diesel(table_name = case_tokens)]
 pub struct CaseToken {
     pub id: String,
-    pub case_id: String,
+    pub case_id: CaseId,
     pub party: String,
     pub token_hash: String,
     pub created_at: NaiveDateTime,
@@ -159,28 +160,28 @@ pub struct CaseToken {
 #[diesel(table_name = case_events)]
 pub struct CaseEvent {
     pub id: String,
-    pub case_id: String,
+    pub case_id: CaseId,
     pub seq: i32,
     pub kind: String,
     pub from_state: Option<String>,
     pub to_state: String,
     pub actor_kind: String,
-    pub actor_user_id: Option<String>,
+    pub actor_user_id: Option<UserId>,
     pub actor_role: Option<String>,
     pub outcome: Option<String>,
     pub body: Option<String>,
     pub created_at: NaiveDateTime,
     /// When the step was taken through an API token that an admin issued: that admin.
     #[serde(default)]
-    pub token_issued_by: Option<String>,
+    pub token_issued_by: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
     pub id: String,
-    pub organisation_id: String,
-    pub case_id: Option<String>,
+    pub organisation_id: OrgId,
+    pub case_id: Option<CaseId>,
     pub event_id: Option<String>,
     pub template: String,
     pub recipient_kind: String,
@@ -209,7 +210,7 @@ fn storable(key: &str) -> bool {
 pub struct ClosedDay {
     pub id: String,
     pub nation: Option<String>,
-    pub organisation_id: Option<String>,
+    pub organisation_id: Option<OrgId>,
     pub day: chrono::NaiveDate,
     pub title: String,
     pub created_at: NaiveDateTime,
@@ -219,7 +220,7 @@ pub struct ClosedDay {
 #[diesel(table_name = case_alerts)]
 pub struct CaseAlert {
     pub id: String,
-    pub case_id: String,
+    pub case_id: CaseId,
     pub kind: String,
     pub due_at: NaiveDateTime,
     pub created_at: NaiveDateTime,

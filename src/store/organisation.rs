@@ -36,7 +36,7 @@ pub fn org_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Organisation>
         .get_result(c))
 }
 
-pub fn rules_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<PolicyRule>> {
+pub fn rules_of(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Vec<PolicyRule>> {
     crate::on_backend!(conn, |c| policy_rules::table
         .filter(policy_rules::organisation_id.eq(org_id))
         .order(policy_rules::code)
@@ -89,7 +89,7 @@ pub struct SettingsChange<'a> {
     pub committee_target_count: &'a str,
 }
 
-pub fn update_settings(conn: &mut DbConnection, org_id: &str, change: &SettingsChange) -> QueryResult<()> {
+pub fn update_settings(conn: &mut DbConnection, org_id: &OrgId, change: &SettingsChange) -> QueryResult<()> {
     diesel::update(organisations::table.find(org_id)).set(change).execute(conn)?;
     Ok(())
 }
@@ -98,7 +98,7 @@ pub fn update_settings(conn: &mut DbConnection, org_id: &str, change: &SettingsC
 pub fn closed_day_exists(
     conn: &mut DbConnection,
     nation: Option<&str>,
-    org_id: Option<&str>,
+    org_id: Option<&OrgId>,
     day: NaiveDate,
 ) -> QueryResult<bool> {
     let mut query = closed_days::table.filter(closed_days::day.eq(day)).into_boxed();
@@ -117,7 +117,7 @@ pub fn insert_closed_day(conn: &mut DbConnection, day: &ClosedDay) -> QueryResul
 }
 
 /// An organisation's own closure days, by date.
-pub fn closures_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(NaiveDate, String)>> {
+pub fn closures_of(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Vec<(NaiveDate, String)>> {
     closed_days::table
         .filter(closed_days::organisation_id.eq(org_id))
         .order(closed_days::day)
@@ -125,7 +125,7 @@ pub fn closures_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<(Na
         .load(conn)
 }
 
-pub fn rule_exists(conn: &mut DbConnection, org_id: &str, code: &str) -> QueryResult<bool> {
+pub fn rule_exists(conn: &mut DbConnection, org_id: &OrgId, code: &str) -> QueryResult<bool> {
     let n: i64 = policy_rules::table
         .filter(policy_rules::organisation_id.eq(org_id))
         .filter(policy_rules::code.eq(code))
@@ -142,7 +142,7 @@ pub fn insert_rule(conn: &mut DbConnection, rule: &PolicyRule) -> QueryResult<()
 /// Rewords a rule; false when the organisation has no rule with that code.
 pub fn update_rule(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     code: &str,
     title: &str,
     summary: &str,
@@ -163,7 +163,7 @@ pub fn update_rule(
 }
 
 /// The address replies to an organisation's emails go to: its secretary's.
-pub fn secretary_email_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<Option<String>> {
+pub fn secretary_email_of(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Option<String>> {
     organisations::table.find(org_id).select(organisations::secretary_email).get_result(conn).optional()
 }
 
@@ -172,9 +172,9 @@ pub fn secretary_email_of(conn: &mut DbConnection, org_id: &str) -> QueryResult<
 #[diesel(table_name = org_events)]
 pub struct OrgEvent {
     pub id: String,
-    pub organisation_id: String,
-    pub actor_user_id: Option<String>,
-    pub token_issued_by: Option<String>,
+    pub organisation_id: OrgId,
+    pub actor_user_id: Option<UserId>,
+    pub token_issued_by: Option<UserId>,
     pub kind: String,
     pub subject: String,
     pub detail: Option<String>,
@@ -187,7 +187,7 @@ pub fn insert_org_event(conn: &mut DbConnection, event: &OrgEvent) -> QueryResul
 }
 
 /// An organisation's log, newest first, at most `limit` entries, along its index.
-pub fn org_events_of(conn: &mut DbConnection, org_id: &str, limit: i64) -> QueryResult<Vec<OrgEvent>> {
+pub fn org_events_of(conn: &mut DbConnection, org_id: &OrgId, limit: i64) -> QueryResult<Vec<OrgEvent>> {
     org_events::table
         .filter(org_events::organisation_id.eq(org_id))
         .order((org_events::created_at.desc(), org_events::id.desc()))

@@ -66,7 +66,7 @@ pub fn read_org(conn: &mut DbConnection, organisation: Organisation) -> QueryRes
         .order(memberships::id)
         .select(Membership::as_select())
         .load(conn)?;
-    let case_ids: Vec<String> = cases::table
+    let case_ids: Vec<CaseId> = cases::table
         .filter(cases::organisation_id.eq(&org_id))
         .order(cases::id)
         .select(cases::id)
@@ -74,9 +74,9 @@ pub fn read_org(conn: &mut DbConnection, organisation: Organisation) -> QueryRes
     // Every account the history refers to, not only today's members: someone who has since
     // left still recorded cases, took steps and held or issued tokens, and the import needs
     // their account for those references to hold.
-    let mut user_ids: std::collections::BTreeSet<String> =
+    let mut user_ids: std::collections::BTreeSet<UserId> =
         memberships.iter().map(|m| m.user_id.clone()).collect();
-    let token_people: Vec<(String, Option<String>)> = api_tokens::table
+    let token_people: Vec<(UserId, Option<UserId>)> = api_tokens::table
         .filter(api_tokens::organisation_id.eq(&org_id))
         .select((api_tokens::user_id, api_tokens::created_by))
         .load(conn)?;
@@ -84,13 +84,13 @@ pub fn read_org(conn: &mut DbConnection, organisation: Organisation) -> QueryRes
         user_ids.insert(holder);
         user_ids.extend(issuer);
     }
-    let recorders: Vec<Option<String>> =
+    let recorders: Vec<Option<UserId>> =
         cases::table.filter(cases::organisation_id.eq(&org_id)).select(cases::recorded_by).load(conn)?;
     user_ids.extend(recorders.into_iter().flatten());
-    let actors: Vec<Option<String>> = case_events::table
+    let actors: Vec<Option<UserId>> = case_events::table
         .filter(case_events::case_id.eq_any(&case_ids))
         .select((case_events::actor_user_id, case_events::token_issued_by))
-        .load::<(Option<String>, Option<String>)>(conn)?
+        .load::<(Option<UserId>, Option<UserId>)>(conn)?
         .into_iter()
         .flat_map(|(actor, issuer)| [actor, issuer])
         .collect();
@@ -103,7 +103,7 @@ pub fn read_org(conn: &mut DbConnection, organisation: Organisation) -> QueryRes
     for e in &org_events {
         user_ids.extend(e.actor_user_id.iter().chain(&e.token_issued_by).cloned());
     }
-    let user_ids: Vec<String> = user_ids.into_iter().collect();
+    let user_ids: Vec<UserId> = user_ids.into_iter().collect();
     Ok(OrgExport {
         format: 1,
         users: users::table
@@ -177,7 +177,7 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
         user_map.insert(user.id.clone(), id);
     }
     tick(data.users.len());
-    let map = |id: &str| user_map.get(id).cloned().unwrap_or_else(|| id.to_string());
+    let map = |id: &UserId| user_map.get(id).cloned().unwrap_or_else(|| id.clone());
     for m in &data.memberships {
         diesel::insert_into(memberships::table)
             .values(&Membership { user_id: map(&m.user_id), ..m.clone() })
@@ -187,7 +187,7 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
         diesel::insert_into(api_tokens::table)
             .values(&ApiToken {
                 user_id: map(&t.user_id),
-                created_by: t.created_by.as_deref().map(map),
+                created_by: t.created_by.as_ref().map(map),
                 ..t.clone()
             })
             .execute(conn)?;
@@ -200,7 +200,7 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
     }
     tick(data.memberships.len() + data.api_tokens.len() + data.policy_rules.len() + data.closed_days.len());
     for (i, c) in data.cases.iter().enumerate() {
-        let row = CaseRow { recorded_by: c.recorded_by.as_deref().map(map), ..c.clone() };
+        let row = CaseRow { recorded_by: c.recorded_by.as_ref().map(map), ..c.clone() };
         diesel::insert_into(cases::table).values(&row).execute(conn)?;
         if i % 100 == 99 {
             tick(100);
@@ -212,8 +212,8 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
     }
     for (i, e) in data.case_events.iter().enumerate() {
         let row = CaseEvent {
-            actor_user_id: e.actor_user_id.as_deref().map(map),
-            token_issued_by: e.token_issued_by.as_deref().map(map),
+            actor_user_id: e.actor_user_id.as_ref().map(map),
+            token_issued_by: e.token_issued_by.as_ref().map(map),
             ..e.clone()
         };
         diesel::insert_into(case_events::table).values(&row).execute(conn)?;
@@ -233,8 +233,8 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
     }
     for e in &data.org_events {
         let row = OrgEvent {
-            actor_user_id: e.actor_user_id.as_deref().map(map),
-            token_issued_by: e.token_issued_by.as_deref().map(map),
+            actor_user_id: e.actor_user_id.as_ref().map(map),
+            token_issued_by: e.token_issued_by.as_ref().map(map),
             ..e.clone()
         };
         diesel::insert_into(org_events::table).values(&row).execute(conn)?;

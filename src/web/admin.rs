@@ -14,7 +14,7 @@ use crate::domain::calendar::Nation;
 use crate::domain::deadline::long_date_time;
 use crate::domain::{DayCount, Role};
 use crate::error::{AppError, FieldErrors};
-use crate::services::{self, ChangedBy, OrgSettings};
+use crate::services::{self, ChangedBy, OrgSettings, UserId};
 use crate::store;
 
 routes! {
@@ -437,7 +437,7 @@ async fn user_add(form: AdminForm) -> Page {
 async fn role_remove(form: AdminForm, path: web::Path<String>) -> Page {
     let role =
         Role::parse(&form.get("role")).ok_or_else(|| form.fail(AppError::field("role", "unknown role")))?;
-    let (staff, id) = (form.session.staff(), path.into_inner());
+    let (staff, id) = (form.session.staff(), UserId::from_raw(path.into_inner()));
     form.run(move |conn| {
         services::remove_role(conn, &staff.org, &id, role, ChangedBy::Staff(&staff), Utc::now())
     })

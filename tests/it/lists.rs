@@ -131,7 +131,7 @@ fn keyset_pages_return_every_case_exactly_once_while_cases_are_added() {
     // The work queue's own query, 7 at a time, while cases are added.
     let pool = redress::db::connect(&app.database_url, 1).unwrap();
     let mut conn = pool.get().unwrap();
-    let org_id: String = {
+    let org_id: redress::ids::OrgId = {
         use redress::db::schema::organisations;
         organisations::table
             .filter(organisations::slug.eq(ORG))
@@ -152,7 +152,7 @@ fn keyset_pages_return_every_case_exactly_once_while_cases_are_added() {
     };
     let mut seen = vec![];
     let mut cursor = None;
-    let mut previous: Option<(u8, Option<chrono::NaiveDateTime>, String)> = None;
+    let mut previous: Option<(u8, Option<chrono::NaiveDateTime>, redress::ids::CaseId)> = None;
     loop {
         let page =
             redress::store::lists::queue_page(&mut conn, &org_id, None, None, cursor.as_ref(), 7).unwrap();
@@ -529,7 +529,7 @@ fn no_list_or_search_query_scans_cases_or_the_outbox_on_sqlite() {
             }
         }
     };
-    let org = "org";
+    let org = &redress::ids::OrgId::from_raw("org");
     for cursor in [None, Some(&newest)] {
         run("API list", &mut |c| {
             lists::cases_page(c, org, &CaseFilter::default(), cursor, 50).unwrap();

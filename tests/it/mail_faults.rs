@@ -205,7 +205,7 @@ fn nothing_in_a_header_can_be_injected() {
     let now = chrono::Utc::now().naive_utc();
     let row = redress::store::OutboxRow {
         id: "00000000-0000-0000-0000-000000000001".into(),
-        organisation_id: "org".into(),
+        organisation_id: redress::ids::OrgId::from_raw("org"),
         case_id: None,
         event_id: None,
         template: "response".into(),

@@ -12,7 +12,7 @@ use diesel::{PgConnection, SqliteConnection};
 
 use redress::db::schema::{case_events, cases, outbox};
 use redress::db::{Backend, DbConnection, DbPool};
-use redress::store::{CaseEvent, CaseRow, OutboxRow};
+use redress::store::{CaseEvent, CaseId, CaseRow, OutboxRow};
 
 /// Rows as a removal writes them, copied from a real removal.
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub struct Rows {
 impl Rows {
     /// The rows of a real removal, as history: its emails marked sent, so that the copies
     /// (which stay in the database) add closed cases and no queued mail.
-    pub fn of(pool: &DbPool, case_id: &str) -> Result<Self, String> {
+    pub fn of(pool: &DbPool, case_id: &CaseId) -> Result<Self, String> {
         let mut conn = pool.get().map_err(|e| e.to_string())?;
         let conn: &mut DbConnection = &mut conn;
         let case = cases::table
@@ -61,7 +61,7 @@ impl Rows {
     /// Copy `n` of thread `thread`, with fresh ids and a reference of its own.
     fn fresh(&self, year: i32, n: u64) -> Self {
         let mut rows = self.clone();
-        rows.case.id = redress::db::new_id();
+        rows.case.id = CaseId::new();
         rows.case.ref_year = year;
         rows.case.ref_number = i32::try_from(n).unwrap_or(i32::MAX);
         rows.case.reference = format!("RAW-{year}-{n}");

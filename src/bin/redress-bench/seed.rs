@@ -105,13 +105,13 @@ pub fn open(url: &str) -> Result<DbPool, String> {
 pub struct Setup {
     pub api_token: String,
     /// A closed case (its appeal window passed).
-    pub history: String,
+    pub history: redress::ids::CaseId,
     /// An appeal whose response deadline passed long ago (not yet swept).
-    pub past_due: String,
+    pub past_due: redress::ids::CaseId,
     /// An appeal whose response deadline is days away.
-    pub future_due: String,
+    pub future_due: redress::ids::CaseId,
     /// A removal just recorded, notice queued by email.
-    pub notice: String,
+    pub notice: redress::ids::CaseId,
     pub notice_reference: String,
     /// A removal recorded without an email address: its private link's secret.
     pub link_secret: String,

@@ -76,7 +76,7 @@ fn check_words(action: Action, words: Option<&str>) -> AppResult<Option<String>>
 pub fn act(
     conn: &mut DbConnection,
     svc: &Services,
-    case_id: &str,
+    case_id: &CaseId,
     action: Action,
     by: &ActorRef,
     words: Option<&str>,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Datelike, Utc};
 
-use crate::db::{new_id, to_db_time, write_tx, DbConnection};
+use crate::db::{to_db_time, write_tx, DbConnection};
 use crate::domain::{self, Actor, CaseKind, EmailTemplate, Transition};
 use crate::error::{AppError, AppResult};
 use crate::store::{self, CaseRow, CitedRule, Organisation};
@@ -86,7 +86,7 @@ fn cite_rules(conn: &mut DbConnection, org: &Organisation, codes: &[String]) -> 
 
 fn new_case_row(org: &Organisation, kind: CaseKind, now: DateTime<Utc>) -> CaseRow {
     CaseRow {
-        id: new_id(),
+        id: CaseId::new(),
         organisation_id: org.id.clone(),
         reference: String::new(),
         ref_year: now.with_timezone(&org.tz()).year(),

@@ -49,7 +49,7 @@ pub fn sweep_until(
     // reads what is due and never the open cases that are not.
     let passed = store::cases_past_due(conn, now)?;
     let unanswered = store::cases_unanswered(conn, now)?;
-    let mut failing: std::collections::HashSet<String> = store::failing_cases(conn)?.into_iter().collect();
+    let mut failing: std::collections::HashSet<CaseId> = store::failing_cases(conn)?.into_iter().collect();
     let mut report = SweepReport::default();
     let system = ActorRef::without_account(Actor::System);
     let mut seen = std::collections::HashSet::new();
@@ -92,7 +92,7 @@ pub fn sweep_until(
 /// nobody is told again every minute.
 fn note_sweep_failure(
     conn: &mut DbConnection,
-    case_id: &str,
+    case_id: &CaseId,
     reference: &str,
     error: &AppError,
     now: DateTime<Utc>,
@@ -107,7 +107,7 @@ fn note_sweep_failure(
     Ok(())
 }
 
-fn forget_sweep_failure(conn: &mut DbConnection, case_id: &str) -> AppResult<()> {
+fn forget_sweep_failure(conn: &mut DbConnection, case_id: &CaseId) -> AppResult<()> {
     write_tx(conn, |conn| store::forget_sweep_failure(conn, case_id))?;
     Ok(())
 }
@@ -124,7 +124,7 @@ pub struct StuckCase {
 }
 
 /// The cases of an organisation that the sweep cannot act on, oldest first.
-pub fn sweep_failures_of(conn: &mut DbConnection, org_id: &str, limit: i64) -> AppResult<Vec<StuckCase>> {
+pub fn sweep_failures_of(conn: &mut DbConnection, org_id: &OrgId, limit: i64) -> AppResult<Vec<StuckCase>> {
     let rows = store::sweep_failures_of(conn, org_id, limit)?;
     Ok(rows
         .into_iter()
@@ -174,7 +174,7 @@ fn send_reminders(
     svc: &Services,
     now: DateTime<Utc>,
     report: &mut SweepReport,
-    failing: &mut std::collections::HashSet<String>,
+    failing: &mut std::collections::HashSet<CaseId>,
     stopping: impl Fn() -> bool,
 ) -> AppResult<()> {
     let due = store::cases_reminder_due(conn, now)?;

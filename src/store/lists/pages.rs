@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::*;
+use crate::ids::OrgId;
 
 /// One page of an organisation's cases, open and closed: newest first, or most recently
 /// closed first when the filter names closing dates.
 pub fn cases_page(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     filter: &CaseFilter,
     cursor: Option<&Cursor>,
     limit: i64,
@@ -87,7 +88,7 @@ pub fn cases_page(
         } else {
             c.created_at
         }),
-        id: c.id.clone(),
+        id: c.id.to_string(),
     }))
 }
 
@@ -103,7 +104,7 @@ pub fn queue_segment(case: &CaseRow) -> u8 {
 /// and one kind. The committee's view is this with the state `escalated`.
 pub fn queue_page(
     conn: &mut DbConnection,
-    org_id: &str,
+    org_id: &OrgId,
     state: Option<&str>,
     kind: Option<&str>,
     cursor: Option<&Cursor>,
@@ -153,7 +154,7 @@ pub fn queue_page(
         order: Order::Queue,
         segment: queue_segment(c),
         at: c.due_at,
-        id: c.id.clone(),
+        id: c.id.to_string(),
     }))
 }
 
@@ -197,7 +198,7 @@ pub struct QueueCounts {
 }
 
 /// Counts read a range of the open-case indexes and stop one past the cap.
-pub fn queue_counts(conn: &mut DbConnection, org_id: &str, now: DateTime<Utc>) -> AppResult<QueueCounts> {
+pub fn queue_counts(conn: &mut DbConnection, org_id: &OrgId, now: DateTime<Utc>) -> AppResult<QueueCounts> {
     let cap = COUNT_CAP + 1;
     let open_ids = || {
         cases::table
@@ -230,7 +231,7 @@ pub fn queue_counts(conn: &mut DbConnection, org_id: &str, now: DateTime<Utc>) -
 /// One page of the outbox, newest first: for one organisation or all, in one status or any.
 pub fn outbox_page(
     conn: &mut DbConnection,
-    org_id: Option<&str>,
+    org_id: Option<&OrgId>,
     status: Option<&str>,
     cursor: Option<&Cursor>,
     limit: i64,

@@ -7,7 +7,7 @@ use crate::domain::deadline::{long_date, long_date_time, relative};
 use crate::domain::{self, Action, Actor, CaseKind, Outcome, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self};
-use crate::store::{self, CaseRow};
+use crate::store::{self, CaseRow, UserId};
 use crate::validate;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -140,7 +140,7 @@ pub(super) fn case_view(
         let who = match (&e.actor_user_id, e.actor_kind.as_str()) {
             (Some(id), _) => {
                 let mut name =
-                    |id: &str| store::user_by_id(conn, id).map(|u| u.map(|u| u.name).unwrap_or_default());
+                    |id: &UserId| store::user_by_id(conn, id).map(|u| u.map(|u| u.name).unwrap_or_default());
                 let holder = format!("{} ({})", name(id)?, e.actor_role.clone().unwrap_or_default());
                 match &e.token_issued_by {
                     Some(issuer) => format!("{holder}, through an API token issued by {}", name(issuer)?),

@@ -214,7 +214,7 @@ pub(super) async fn sign_in_submit(
         Ok(c) => c,
         Err(e) => return page_error(&state, e),
     };
-    let account = candidate.user.as_ref().map(|u| u.id.clone()).unwrap_or_else(|| "unknown".into());
+    let account = candidate.user.as_ref().map_or_else(|| "unknown".to_string(), |u| u.id.to_string());
     if let Err(wait) = state.limits.sign_in_attempt(&form.email, addr, candidate.trusted_device) {
         tracing::warn!(event = "sign_in_refused", account = %account, client = %addr, "sign-in throttled");
         let minutes = wait.as_secs().div_ceil(60).max(1);

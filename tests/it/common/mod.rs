@@ -849,13 +849,13 @@ pub fn path_of(link: &str) -> String {
 
 /// An appeal whose response deadline passed an hour ago, for writing straight into the
 /// database as if the servers had been down; it cites no rule and has no email address.
-pub fn overdue_appeal(org_id: &str, prefix: &str, n: i32) -> redress::store::CaseRow {
+pub fn overdue_appeal(org_id: &redress::ids::OrgId, prefix: &str, n: i32) -> redress::store::CaseRow {
     let now = chrono::Utc::now();
     let past = redress::db::to_db_time(now - chrono::Duration::hours(1));
     let created = redress::db::to_db_time(now - chrono::Duration::days(10));
     redress::store::CaseRow {
-        id: redress::db::new_id(),
-        organisation_id: org_id.to_string(),
+        id: redress::ids::CaseId::new(),
+        organisation_id: org_id.clone(),
         reference: format!("{prefix}-2026-{n:04}"),
         ref_year: 2026,
         ref_number: n,
