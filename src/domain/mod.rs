@@ -38,8 +38,10 @@ macro_rules! text_enum {
 pub mod calendar;
 pub mod deadline;
 mod standing;
+pub mod words;
 mod workflow;
 
+pub use words::Reader;
 pub use workflow::*;
 
 text_enum!(
@@ -158,25 +160,6 @@ impl CaseState {
             Escalated | Decided | Withdrawn | Closed => &[CaseKind::Removal, CaseKind::Complaint],
         }
     }
-
-    /// The state in plain words, for the poster, the reporter and the staff alike.
-    pub fn describe(self) -> &'static str {
-        use CaseState::*;
-        match self {
-            NoticeSent => "Removed; the author may appeal",
-            AppealLodged => "Appeal lodged; awaiting the moderators' response",
-            Reinstated => "Appeal accepted; the post is to be reinstated",
-            AppealRejected => "Appeal rejected; may be taken to the executive committee",
-            ClosedNoAppeal => "Closed; no appeal was made in time",
-            ComplaintReceived => "Complaint received; awaiting the moderators' response",
-            ContentRemoved => "The content was removed",
-            NoAction => "No action was taken",
-            Escalated => "With the executive committee",
-            Decided => "Decided by the executive committee (final)",
-            Withdrawn => "Withdrawn",
-            Closed => "Closed",
-        }
-    }
 }
 
 impl Outcome {
@@ -188,6 +171,7 @@ impl Outcome {
         }
     }
 
+    /// The API's names of the outcomes that answer a case of `kind`, for the API's errors.
     pub fn words_for(kind: CaseKind) -> &'static str {
         match kind {
             CaseKind::Removal => "reinstate or uphold",
@@ -351,7 +335,7 @@ pub enum WorkflowError {
     Final { state: CaseState },
     #[error("a {} may not {} on a {kind} case", .actor.describe(), .action.describe())]
     NotPermitted { actor: Actor, action: Action, kind: CaseKind },
-    #[error("cannot {} while the case is {state}", .action.describe())]
+    #[error("cannot {} while the case is {}", .action.describe(), .state.describe().to_lowercase())]
     WrongState { action: Action, state: CaseState },
     #[error("the outcome {outcome} does not answer a {kind} case; use {}", Outcome::words_for(*.kind))]
     WrongOutcome { outcome: Outcome, kind: CaseKind },

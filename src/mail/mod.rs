@@ -46,13 +46,35 @@ pub enum TemplateError {
 }
 
 handlebars_helper!(paragraphs: |text: str| {
-    // Blank lines part paragraphs; single line breaks stay line breaks.
+    // Blank lines part paragraphs; single line breaks stay line breaks; each line is cut into
+    // its words and its web addresses, so that the HTML part can make the addresses links.
     text.split("\n\n")
         .map(|p| p.trim_matches('\n'))
         .filter(|p| !p.trim().is_empty())
-        .map(|p| p.lines().map(str::to_string).collect::<Vec<_>>())
+        .map(|p| p.lines().map(pieces).collect::<Vec<_>>())
         .collect::<Vec<_>>()
 });
+
+/// A line of text as pieces: plain text, or an `http(s)://` address (`href` set).
+fn pieces(line: &str) -> Vec<serde_json::Value> {
+    let mut out = vec![];
+    let mut rest = line;
+    while let Some(at) = ["https://", "http://"].iter().filter_map(|s| rest.find(s)).min() {
+        let (before, from) = rest.split_at(at);
+        // An address ends at a space, or before the punctuation that ends a sentence.
+        let end = from.find(char::is_whitespace).unwrap_or(from.len());
+        let url = from[..end].trim_end_matches(['.', ',', ';', ':', ')', '!', '?']);
+        if !before.is_empty() {
+            out.push(serde_json::json!({ "text": before }));
+        }
+        out.push(serde_json::json!({ "text": url, "href": url }));
+        rest = &from[url.len()..];
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push(serde_json::json!({ "text": rest }));
+    }
+    out
+}
 
 /// Reads every `*.hbs` below `dir`, keyed by its path without the extension.
 fn read_folder(dir: &Path) -> Result<BTreeMap<String, String>, TemplateError> {

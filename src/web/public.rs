@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{form_errors, page_error, AppState};
 use crate::db::{self, from_db_time};
 use crate::domain::deadline::{long_date, long_date_time};
-use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, EventKind};
+use crate::domain::{self, Action, Actor, CaseKind, CaseState, DueKind, EventKind, Outcome, Reader};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self, ActorRef, ComplaintInput};
 use crate::store::{self, CaseRow, CitedRule, Organisation};
@@ -65,6 +65,13 @@ struct CasePage {
     is_removal: bool,
     status: String,
     next: String,
+    /// Who answered and their reasons, once the moderators or the committee have.
+    reasons_label: Option<&'static str>,
+    reasons: Option<String>,
+    /// When the moderators would have to answer an appeal lodged now.
+    appeal_answer_by: Option<String>,
+    /// When the committee would aim to decide a case taken to it now.
+    committee_by: Option<String>,
     platform: String,
     content_url: String,
     content_text: String,
@@ -93,10 +100,13 @@ struct FormValues {
     information: String,
 }
 
-/// What happens next, in plain words, with the date it hangs on.
+/// What happens next, in plain words, with the date it hangs on, spoken to the person whose
+/// case it is.
 fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
     let due = case.due_at.map(|t| long_date(from_db_time(t), org.tz())).unwrap_or_default();
     let state = CaseState::parse(&case.state).unwrap_or(CaseState::Closed);
+    let outcome = case.outcome.as_deref().and_then(Outcome::parse);
+    let meaning = outcome.map_or("they have answered", Outcome::meaning);
     let you_may_escalate =
         "You may now put your case in writing to the executive committee, using the form below.";
     if let Some(by) = case.info_due_at {
@@ -108,26 +118,40 @@ fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
     match (state, case.overdue) {
         (CaseState::NoticeSent, _) => format!("You may appeal against the removal until the end of {due}. If you do not, the case will close."),
         (CaseState::AppealLodged | CaseState::ComplaintReceived, false) => {
-            format!("The moderators will respond by the end of {due}.")
+            format!("The moderators will answer by the end of {due}.")
         }
         (CaseState::AppealLodged | CaseState::ComplaintReceived, true) => {
-            format!("The moderators did not respond by {due}. {you_may_escalate}")
+            format!("The moderators did not answer by the end of {due}. {you_may_escalate}")
         }
         (CaseState::AppealRejected | CaseState::ContentRemoved | CaseState::NoAction, _) => format!(
-            "If you are not satisfied, you may take the case to the executive committee until the end of {due}. After that the case will close."
+            "The moderators decided that {meaning}. If you are not satisfied, you may take the case to the executive committee until the end of {due}. After that the case will close."
         ),
         (CaseState::Escalated, _) => format!(
-            "The secretary has passed your case to the executive committee, which aims to decide by {due}. Its decision will be final."
+            "Your case is with the executive committee. The secretary passes it on, and the committee aims to decide by the end of {due}. Its decision will be final."
         ),
-        (CaseState::Reinstated, _) => "Your appeal was accepted and the post is to be reinstated. The case is closed.".into(),
-        (CaseState::Decided, _) => "The executive committee has decided. Its decision is final and the case is closed.".into(),
+        (CaseState::Reinstated, _) => "Your appeal was accepted: your post is to be put back. The case is closed.".into(),
+        (CaseState::Decided, _) => format!(
+            "The executive committee decided that {meaning}. Its decision is final, and the case is closed."
+        ),
         (CaseState::Withdrawn, _) => {
             let who = if party == Actor::Poster { "appeal" } else { "complaint" };
-            format!("The {who} was withdrawn. The case is closed.")
+            format!("You withdrew your {who}. The case is closed.")
         }
         (CaseState::ClosedNoAppeal, _) => "No appeal was made in time, so the case is closed.".into(),
-        (CaseState::Closed, _) => "The time to escalate ran out, so the case is closed.".into(),
+        (CaseState::Closed, _) => "The time to take the case to the executive committee ran out, so the case is closed.".into(),
     }
+}
+
+/// The date a step taken now would set as its deadline, if the step is open to `party`.
+fn due_if(
+    status: &domain::CaseStatus,
+    action: Action,
+    party: Actor,
+    schedule: &domain::Schedule,
+    tz: chrono_tz::Tz,
+) -> Option<String> {
+    let step = domain::transition(status, action, party, Utc::now(), schedule).ok()?;
+    step.to.due.map(|d| long_date(d.at, tz))
 }
 
 fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, schedule: &domain::Schedule) -> bool {
@@ -170,6 +194,18 @@ fn build_page(
         .filter(|e| e.kind != EventKind::NoteAdded.as_str())
         .collect();
     let question = events.iter().rev().find(|e| e.kind == "info_requested").and_then(|e| e.body.clone());
+    let words_of =
+        |kind: EventKind| events.iter().rev().find(|e| e.kind == kind.as_str()).and_then(|e| e.body.clone());
+    let (reasons_label, reasons) = match status.state {
+        CaseState::Decided => (Some("The committee's reasons"), words_of(EventKind::DecisionRecorded)),
+        CaseState::Reinstated
+        | CaseState::AppealRejected
+        | CaseState::ContentRemoved
+        | CaseState::NoAction
+        | CaseState::Closed => (Some("The moderators' reasons"), words_of(EventKind::ResponseGiven)),
+        _ => (None, None),
+    };
+    let outcome = case.outcome.as_deref().and_then(Outcome::parse);
     let timeline = events
         .into_iter()
         .map(|e| TimelineItem {
@@ -190,8 +226,12 @@ fn build_page(
         reference: case.reference.clone(),
         kind: case.kind.clone(),
         is_removal,
-        status: status.state.describe().into(),
+        status: status.state.words(outcome, Reader::Party),
         next: next_step(&case, &org, party),
+        reasons_label: reasons.as_ref().and(reasons_label),
+        reasons,
+        appeal_answer_by: due_if(&status, Action::LodgeAppeal, party, &schedule, tz),
+        committee_by: due_if(&status, Action::Escalate, party, &schedule, tz),
         platform: case.platform.clone(),
         content_url: case.content_url.clone(),
         content_text: case.content_text.clone(),

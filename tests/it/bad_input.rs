@@ -110,7 +110,7 @@ fn tokens_roles_and_organisations() {
         Some(&json!({"outcome": "reinstate", "reasons": "x"})),
     );
     assert_eq!(status, 409, "{body}");
-    assert!(message(&body).contains("notice_sent"), "{body}");
+    assert!(message(&body).contains("while the case is removed; the author may appeal"), "{body}");
     let (status, _) = app.api(
         "POST",
         &format!("/api/v1/cases/{reference}/decision"),

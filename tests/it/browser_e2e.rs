@@ -208,10 +208,12 @@ fn the_whole_ladder_in_a_browser() {
 
     // The poster's page shows the final decision, with nothing left to do.
     browser.goto(&link);
-    let page = browser.source();
-    assert!(page.contains("Decided by the executive committee"), "{page}");
-    assert!(page.contains("decision is final"));
-    assert!(page.contains("The statement is a matter of public record."));
+    // Its status panel opens with what was decided, why, and that it is final.
+    let panel = browser.text(".panel");
+    assert!(panel.contains("The executive committee decided the post is to be put back"), "{panel}");
+    assert!(panel.contains("The committee's reasons"), "{panel}");
+    assert!(panel.contains("The statement is a matter of public record."), "{panel}");
+    assert!(panel.contains("final"), "{panel}");
     assert!(browser.try_find("form").is_none(), "no forms on a decided case");
     browser.assert_accessible("the poster's page after the decision");
     app.mail_to("pat@poster.example", "has decided");

@@ -25,6 +25,7 @@ mod lists;
 mod mail_delivery;
 mod mail_faults;
 mod migrations;
+mod plain_words;
 mod privacy;
 mod query_plans;
 mod security;

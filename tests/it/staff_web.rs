@@ -229,7 +229,7 @@ fn each_role_sees_only_its_own_actions() {
     assert_eq!(moderator.get("/staff/committee").status, 403);
     assert_eq!(moderator.get("/staff/admin/users").status, 403);
     let page = moderator.get(&case_path);
-    assert!(page.has("Send the response") && page.has("Uphold the removal"));
+    assert!(page.has("Send the response") && page.has("Keep the post removed"));
     assert!(!page.has("Record the final decision"));
     assert!(page.has("You recorded this removal"), "the separation warning");
     let second = signed_in(&app, MODERATOR2);

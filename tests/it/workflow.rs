@@ -167,12 +167,12 @@ fn removal_rejected_escalated_and_decided() {
     assert_eq!(case["state"], "decided");
     assert_eq!(case["outcome"], "reinstate");
     let decision = app.mail_to("pat@poster.example", "executive committee has decided");
-    assert!(decision.body.contains("the post is to be reinstated"));
+    assert!(decision.body.contains("the post is to be put back"));
     assert!(decision.body.contains("matter of public record"));
     assert!(decision.body.contains("final"));
     for m in [MODERATOR, MODERATOR2] {
         let staff = app.mail_to(m, "Committee decision recorded");
-        assert!(staff.body.contains("Please reinstate the post"));
+        assert!(staff.body.contains("Please put the post back"));
     }
 
     // Final: nothing more, from anyone.
@@ -315,7 +315,7 @@ fn complaint_no_action_escalated_and_decided() {
     assert_eq!(status, 200, "{case}");
     assert_eq!(case["state"], "decided");
     let decision = app.mail_to("robin@reporter.example", "has decided");
-    assert!(decision.body.contains("the content is to be removed"));
+    assert!(decision.body.contains("the reported content is to be removed"));
     let staff = app.mail_to(MODERATOR, "Committee decision recorded");
     assert!(staff.body.contains("Please remove the content"));
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::{from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time};
-use crate::domain::{CaseState, EmailTemplate, Transition};
+use crate::domain::{CaseState, DayCount, EmailTemplate, EventKind, Outcome, Reader, Transition};
 use crate::error::AppResult;
 use crate::mail::EmailTemplates;
 use crate::store::{self, CaseRow, CitedRule, Organisation};
@@ -22,7 +22,14 @@ pub(super) struct EmailContext {
     due: Option<DueView>,
     /// Until when a request for more information waits for its answer.
     answer_by: Option<String>,
+    /// The outcome's API name, kept for organisations' own templates written against it.
     outcome: Option<String>,
+    /// What the outcome means, in words: "the post stays removed".
+    outcome_words: Option<String>,
+    /// The same in a few words, for a subject line: "removal stands".
+    outcome_short: Option<String>,
+    /// Staff emails only: the case's page.
+    case_page: Option<String>,
     /// What the person who took this step wrote.
     words: Option<String>,
     /// Staff emails only: the reporter and the timeline so far.
@@ -33,6 +40,8 @@ pub(super) struct EmailContext {
 struct OrgView {
     name: String,
     secretary_email: String,
+    /// How long the moderators have to answer: "5 working days".
+    response_time: String,
 }
 
 #[derive(Serialize)]
@@ -71,26 +80,10 @@ struct TimelineLine {
 }
 
 pub fn event_words(kind: &str, outcome: Option<&str>) -> String {
-    let outcome = outcome.map(|o| o.replace('_', " "));
-    match (kind, outcome) {
-        ("removal_recorded", _) => "Removal recorded and notice given".into(),
-        ("complaint_received", _) => "Complaint received".into(),
-        ("appeal_lodged", _) => "Appeal lodged".into(),
-        ("response_given", Some(o)) => format!("Moderators responded: {o}"),
-        ("marked_overdue", _) => "Deadline passed without an answer".into(),
-        ("escalated", _) => "Escalated to the executive committee".into(),
-        ("decision_recorded", Some(o)) => format!("Executive committee decided: {o}"),
-        ("withdrawn", _) => "Withdrawn".into(),
-        ("window_expired", _) => "Closed when the time allowed ran out".into(),
-        ("info_requested", _) => "Moderators asked for more information; the response clock stopped".into(),
-        ("info_provided", _) => "More information given; the response clock restarted".into(),
-        ("info_window_expired", _) => {
-            "No answer to the request for information; the response clock restarted".into()
-        }
-        ("reminder_sent", _) => "Reminder sent".into(),
-        ("note_added", _) => "Internal note (staff only)".into(),
-        ("link_reissued", _) => "Private link replaced; earlier links no longer work".into(),
-        (other, _) => other.replace('_', " "),
+    let outcome = outcome.and_then(Outcome::parse);
+    match EventKind::parse(kind) {
+        Some(event) => event.words(outcome),
+        None => kind.replace('_', " "),
     }
 }
 
@@ -99,12 +92,13 @@ pub(super) fn email_context(
     org: &Organisation,
     case: &CaseRow,
     step: &Transition,
-    for_staff: bool,
+    case_page: Option<String>,
     link: Option<String>,
     words: Option<&str>,
 ) -> AppResult<EmailContext> {
     let tz = org.tz();
-    let staff = if for_staff {
+    let reader = if case_page.is_some() { Reader::Staff } else { Reader::Party };
+    let staff = if case_page.is_some() {
         let timeline = store::events_of(conn, &case.id)?
             .into_iter()
             .map(|e| TimelineLine {
@@ -122,12 +116,19 @@ pub(super) fn email_context(
         None
     };
     Ok(EmailContext {
-        org: OrgView { name: org.name.clone(), secretary_email: org.secretary_email.clone() },
+        org: OrgView {
+            name: org.name.clone(),
+            secretary_email: org.secretary_email.clone(),
+            response_time: crate::domain::words::days(
+                org.response_days,
+                DayCount::parse(&org.response_count).unwrap_or(DayCount::Calendar),
+            ),
+        },
         case: CaseView {
             reference: case.reference.clone(),
             kind: case.kind.clone(),
             state: step.to.state.as_str().into(),
-            state_words: step.to.state.describe().into(),
+            state_words: step.to.state.words(step.outcome, reader),
             platform: case.platform.clone(),
             content_url: case.content_url.clone(),
             content_text: case.content_text.clone(),
@@ -140,6 +141,9 @@ pub(super) fn email_context(
         due: step.to.due.map(|d| DueView { kind: d.kind.as_str().into(), date: long_date(d.at, tz) }),
         answer_by: step.to.paused.map(|p| long_date(p.answer_by, tz)),
         outcome: step.outcome.map(|o| o.as_str().into()),
+        outcome_words: step.outcome.map(|o| o.meaning().into()),
+        outcome_short: step.outcome.map(|o| o.short().into()),
+        case_page,
         words: words.map(str::to_string),
         staff,
     })
@@ -149,6 +153,12 @@ pub(super) fn email_context(
 /// details only in staff emails, a link only in the parties' ones): for the snapshots, and for
 /// trying every organisation's own templates at start-up.
 fn sample_context(template: EmailTemplate) -> EmailContext {
+    let complaint = matches!(template, EmailTemplate::ComplaintReceived | EmailTemplate::NewComplaint);
+    sample_with(template, complaint, if complaint { Outcome::NoAction } else { Outcome::Uphold })
+}
+
+/// A sample case's email context, of a removal or a complaint, answered with `outcome`.
+fn sample_with(template: EmailTemplate, complaint: bool, outcome: Outcome) -> EmailContext {
     let staff = matches!(
         template,
         EmailTemplate::NewAppeal
@@ -163,17 +173,23 @@ fn sample_context(template: EmailTemplate) -> EmailContext {
             | EmailTemplate::ResponseReminder
             | EmailTemplate::CommitteeReminder
     );
-    let complaint = matches!(template, EmailTemplate::ComplaintReceived | EmailTemplate::NewComplaint);
+    let reader = if staff { Reader::Staff } else { Reader::Party };
+    let state = match template {
+        EmailTemplate::Decision | EmailTemplate::DecisionStaff => CaseState::Decided,
+        _ if complaint => CaseState::ComplaintReceived,
+        _ => CaseState::AppealLodged,
+    };
     EmailContext {
         org: OrgView {
             name: "Penrith & The Border CLP".into(),
             secretary_email: "secretary@penrith.example".into(),
+            response_time: "5 working days".into(),
         },
         case: CaseView {
             reference: "PEN-2026-0007".into(),
             kind: if complaint { "complaint" } else { "removal" }.into(),
-            state: "appeal_lodged".into(),
-            state_words: CaseState::AppealLodged.describe().into(),
+            state: state.as_str().into(),
+            state_words: state.words(Some(outcome), reader),
             platform: "Facebook".into(),
             content_url: "https://facebook.com/penrithclp/posts/1234".into(),
             content_text: "You are all <idiots> & crooks.".into(),
@@ -189,7 +205,10 @@ fn sample_context(template: EmailTemplate) -> EmailContext {
         link: (!staff).then(|| "https://redress.example/c/0123456789abcdef".into()),
         due: Some(DueView { kind: "response".into(), date: "Monday 13 April 2026".into() }),
         answer_by: (template == EmailTemplate::InfoRequest).then(|| "Friday 10 April 2026".into()),
-        outcome: Some(if complaint { "no_action" } else { "uphold" }.into()),
+        outcome: Some(outcome.as_str().into()),
+        outcome_words: Some(outcome.meaning().into()),
+        outcome_short: Some(outcome.short().into()),
+        case_page: staff.then(|| "https://redress.example/staff/cases/PEN-2026-0007".into()),
         words: Some("The words written with this step.\n\nA second paragraph.".into()),
         staff: staff.then(|| StaffView {
             reporter_name: "Robin Reporter".into(),
@@ -246,6 +265,47 @@ mod email_snapshots {
                     rendered.subject, rendered.text, rendered.html
                 )
             );
+        }
+    }
+
+    /// Every email, for a removal and a complaint and each outcome that answers it, in words
+    /// a person reads: no outcome or state name of the API, no word joined by an underscore.
+    #[test]
+    fn no_email_speaks_the_api() {
+        let templates = EmailTemplates::load(None).unwrap();
+        let strip_tags = |html: &str| {
+            let mut out = String::new();
+            let mut in_tag = false;
+            for c in html.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => out.push(c),
+                    _ => {}
+                }
+            }
+            out
+        };
+        for template in EmailTemplate::ALL {
+            for complaint in [false, true] {
+                let outcomes = if complaint {
+                    [Outcome::Remove, Outcome::NoAction]
+                } else {
+                    [Outcome::Reinstate, Outcome::Uphold]
+                };
+                for outcome in outcomes {
+                    let context = sample_with(*template, complaint, outcome);
+                    let rendered = templates.render(*template, "penrith", &context).unwrap();
+                    for (part, text) in [
+                        ("subject", rendered.subject.clone()),
+                        ("text", rendered.text.clone()),
+                        ("html", strip_tags(&rendered.html)),
+                    ] {
+                        let found = crate::domain::words::api_words(&text);
+                        assert!(found.is_empty(), "{template} ({outcome:?}) {part}: {found:?} in\n{text}");
+                    }
+                }
+            }
         }
     }
 

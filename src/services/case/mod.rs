@@ -137,7 +137,9 @@ fn record(
             // failed email holds a working link that staff (who can read queued emails) or a
             // database export could use.
             let link = party.map(|_| format!("{}/c/{}", svc.base_url, crate::mail::outbox::LINK_SLOT));
-            let context = email_context(conn, org, case, step, party.is_none(), link, words)?;
+            let case_page =
+                party.is_none().then(|| format!("{}/staff/cases/{}", svc.base_url, case.reference));
+            let context = email_context(conn, org, case, step, case_page, link, words)?;
             let rendered = svc.emails.render(order.template, &org.slug, &context)?;
             let row = OutboxRow {
                 id: new_id(),

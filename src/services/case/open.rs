@@ -270,6 +270,6 @@ pub fn preview_removal(
     case.explanation = explanation.clone();
     case.cited_rules = serde_json::to_string(&cited).map_err(|e| AppError::Internal(e.to_string()))?;
     let link = Some(format!("{}/c/(private link made on sending)", svc.base_url));
-    let context = email_context(conn, &staff.org, &case, &opening, false, link, Some(&explanation))?;
+    let context = email_context(conn, &staff.org, &case, &opening, None, link, Some(&explanation))?;
     Ok(svc.emails.render(EmailTemplate::RemovalNotice, &staff.org.slug, &context)?)
 }

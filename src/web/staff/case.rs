@@ -4,7 +4,7 @@ use super::session::Staff;
 use super::AppState;
 use crate::db::{self, from_db_time, DbConnection};
 use crate::domain::deadline::{long_date, long_date_time, relative};
-use crate::domain::{self, Action, Actor, CaseKind, Outcome, Role};
+use crate::domain::{self, Action, Actor, CaseKind, Outcome, Reader, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self};
 use crate::store::{self, CaseRow, UserId};
@@ -43,7 +43,7 @@ struct CaseFacts {
     kind: String,
     is_removal: bool,
     state: String,
-    state_words: &'static str,
+    state_words: String,
     #[serde(rename = "final")]
     is_final: bool,
     overdue: bool,
@@ -189,7 +189,7 @@ pub(super) fn case_view(
         )
     };
     let outcome_options = |list: &[Outcome]| -> Vec<OutcomeOption> {
-        list.iter().map(|o| OutcomeOption { value: o.as_str(), label: outcome_label(*o) }).collect()
+        list.iter().map(|o| OutcomeOption { value: o.as_str(), label: o.choice() }).collect()
     };
     // The separation rule: whoever recorded a removal should not judge its appeal when another
     // moderator could.
@@ -208,12 +208,12 @@ pub(super) fn case_view(
             kind: case.kind.clone(),
             is_removal: status.kind == CaseKind::Removal,
             state: case.state.clone(),
-            state_words: status.state.describe(),
+            state_words: status.state.words(case.outcome.as_deref().and_then(Outcome::parse), Reader::Staff),
             is_final: status.state.is_final(),
             overdue: case.overdue || due.is_some_and(|d| now > d),
             due_date: due.map(|d| long_date(d, tz)),
             due_relative: due.map(|d| relative(d, now, tz)),
-            due_kind: status.due.map(|d| due_kind_words(d.kind)),
+            due_kind: status.due.map(|d| d.kind.words()),
             platform: case.platform.clone(),
             content_url: case.content_url.clone(),
             content_text: case.content_text.clone(),
@@ -224,7 +224,7 @@ pub(super) fn case_view(
             reporter_email: case.reporter_email.clone(),
             explanation: case.explanation.clone(),
             rules: case.rules(),
-            outcome: case.outcome.clone(),
+            outcome: case.outcome.as_deref().and_then(Outcome::parse).map(|o| o.meaning().to_string()),
             opened: long_date_time(from_db_time(case.created_at), tz),
             appeal: last_words("appeal_lodged"),
             response: last_words("response_given"),
@@ -244,15 +244,6 @@ pub(super) fn case_view(
         can_reissue_link,
         party_email: party_email.clone(),
     })
-}
-
-pub fn outcome_label(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Reinstate => "Reinstate the post",
-        Outcome::Uphold => "Uphold the removal",
-        Outcome::Remove => "Remove the content",
-        Outcome::NoAction => "Take no action",
-    }
 }
 
 fn render_case(

@@ -82,7 +82,7 @@ fn case_row(case: &CaseRow, tz: chrono_tz::Tz, now: chrono::DateTime<Utc>) -> Ca
         overdue: case.overdue || due.is_some_and(|d| now > d),
         due_date: due.map(|d| long_date(d, tz)),
         due_relative: due.map(|d| relative(d, now, tz)),
-        due_kind: case.due_kind.as_deref().and_then(DueKind::parse).map(due_kind_words),
+        due_kind: case.due_kind.as_deref().and_then(DueKind::parse).map(DueKind::words),
         platform: &case.platform,
         author_name: case.author_name.as_deref(),
         opened: long_date(from_db_time(case.created_at), tz),
@@ -144,15 +144,6 @@ struct QueueView<'a> {
     show_closed: bool,
     #[serde(flatten)]
     form: Value,
-}
-
-pub fn due_kind_words(kind: DueKind) -> &'static str {
-    match kind {
-        DueKind::AppealWindow => "appeal window closes",
-        DueKind::Response => "response due",
-        DueKind::EscalationWindow => "escalation window closes",
-        DueKind::CommitteeTarget => "committee decision due",
-    }
 }
 
 /// The work queue: a page of the organisation's open cases, overdue first, then due soonest;

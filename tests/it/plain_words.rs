@@ -1,0 +1,212 @@
+//! Every page a person reads, in each state of a removal and of a complaint and for each
+//! audience (the poster or reporter behind their private link, and staff), speaks plain words:
+//! no outcome or state name of the API, no word joined by an underscore. The emails are held
+//! to the same in the unit tests of `services::case::email`.
+
+use crate::common::web::WebClient;
+use crate::common::*;
+use serde_json::json;
+
+const PASSWORD: &str = "a plain and long passphrase";
+
+/// The text a browser shows: every text node outside `<script>` and `<style>`, the title
+/// included.
+fn visible_text(html: &str) -> String {
+    let document = scraper::Html::parse_document(html);
+    let mut out = String::new();
+    for node in document.tree.nodes() {
+        if let scraper::Node::Text(text) = node.value() {
+            let hidden = node.parent().and_then(|p| p.value().as_element().map(|e| e.name().to_string()));
+            if !matches!(hidden.as_deref(), Some("script" | "style")) {
+                out.push_str(text);
+                out.push(' ');
+            }
+        }
+    }
+    out
+}
+
+fn assert_plain(label: &str, html: &str) {
+    let text = visible_text(html);
+    let found = redress::domain::words::api_words(&text);
+    assert!(found.is_empty(), "{label}: {found:?} in a page meant for a person:\n{text}");
+}
+
+struct Readers {
+    app: TestApp,
+    cast: Cast,
+    moderator: WebClient,
+    committee: WebClient,
+}
+
+impl Readers {
+    fn new() -> Self {
+        let app = TestApp::start();
+        let cast = app.setup();
+        let signed_in = |email: &str| {
+            app.set_password(email, PASSWORD);
+            let web = WebClient::new(&app.base_url);
+            web.sign_in(email, PASSWORD);
+            web
+        };
+        let (moderator, committee) = (signed_in(MODERATOR), signed_in(COMMITTEE));
+        Readers { app, cast, moderator, committee }
+    }
+
+    /// The party's page and the staff case page of `reference`, read in state `label`.
+    fn read(&self, label: &str, link: &str, reference: &str) {
+        let (status, page) = self.app.get_page(&path_of(link));
+        assert_eq!(status, 200, "{label}: {page}");
+        assert_plain(&format!("{label}, the party's page"), &page);
+        let staff = self.moderator.get(&format!("/staff/cases/{reference}"));
+        assert_eq!(staff.status, 200, "{label}: {}", staff.body);
+        assert_plain(&format!("{label}, the staff case page"), &staff.body);
+    }
+
+    fn api(&self, token: &str, path: &str, body: serde_json::Value) {
+        let (status, answer) = self.app.api("POST", path, Some(token), Some(&body));
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+}
+
+#[test]
+fn a_removal_in_every_state_reads_plainly() {
+    let r = Readers::new();
+    let (app, cast) = (&r.app, &r.cast);
+    let (_, case) = app.record_removal(&cast.moderator, json!({}));
+    let reference = case["reference"].as_str().unwrap().to_string();
+    let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
+    r.read("notice sent", &link, &reference);
+
+    let (status, _, _) = app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "It was fair.")]);
+    assert_eq!(status, 303);
+    r.read("appeal lodged", &link, &reference);
+
+    let cases = format!("/api/v1/cases/{reference}");
+    r.api(
+        &cast.moderator,
+        &format!("{cases}/response"),
+        json!({"outcome": "uphold", "reasons": "It named a person."}),
+    );
+    r.read("appeal turned down", &link, &reference);
+
+    let (status, _, _) = app
+        .post_form(&format!("{}/escalate", path_of(&link)), &[("case_for_committee", "Please look again.")]);
+    assert_eq!(status, 303);
+    r.read("escalated", &link, &reference);
+    let committee = r.committee.get("/staff/committee");
+    assert_eq!(committee.status, 200, "{}", committee.body);
+    assert_plain("the committee's page", &committee.body);
+
+    r.api(
+        &cast.committee,
+        &format!("{cases}/decision"),
+        json!({"outcome": "uphold", "reasons": "It named a person."}),
+    );
+    r.read("decided", &link, &reference);
+    // The poster's page opens with the decision itself and the committee's reasons.
+    let (_, page) = app.get_page(&path_of(&link));
+    let panel = crate::common::web::Page { status: 200, location: None, body: page }.texts(".panel").concat();
+    assert!(panel.contains("The executive committee decided the post stays removed"), "{panel}");
+    assert!(panel.contains("It named a person.") && panel.contains("final"), "{panel}");
+
+    // A second removal, put back by the moderators.
+    let (_, case) = app.record_removal(&cast.moderator, json!({"content_url": "https://facebook.com/p/2"}));
+    let second = case["reference"].as_str().unwrap().to_string();
+    let link2 = app.wait_for_mail("the second notice", |m| m.body.contains(&second)).link().unwrap();
+    app.post_form(&format!("{}/appeal", path_of(&link2)), &[("appeal", "It was a joke.")]);
+    r.api(
+        &cast.moderator,
+        &format!("/api/v1/cases/{second}/response"),
+        json!({"outcome": "reinstate", "reasons": "On reflection, banter."}),
+    );
+    r.read("put back", &link2, &second);
+    let (_, page) = app.get_page(&path_of(&link2));
+    assert!(
+        page.contains("your post is to be put back") && page.contains("On reflection, banter."),
+        "{page}"
+    );
+
+    for path in ["/staff", "/staff/committee", "/staff/removals/new"] {
+        let page = r.moderator.get(path);
+        assert_plain(path, &page.body);
+    }
+}
+
+#[test]
+fn a_complaint_in_every_state_reads_plainly() {
+    let r = Readers::new();
+    let (app, cast) = (&r.app, &r.cast);
+    let (status, form) = app.get_page("/o/penrith/report");
+    assert_eq!(status, 200);
+    assert_plain("the complaint form", &form);
+    let (status, _, page) = app.post_form(
+        "/o/penrith/report",
+        &[
+            ("platform", "Facebook"),
+            ("content_url", "https://facebook.com/penrithclp/posts/99"),
+            ("content_text", "Some nasty words"),
+            ("rule_code", "3a"),
+            ("reason", "It insults a volunteer by name."),
+            ("reporter_name", "Robin Reporter"),
+            ("reporter_email", "robin@reporter.example"),
+        ],
+    );
+    assert_eq!(status, 201, "{page}");
+    assert_plain("the complaint received page", &page);
+    let ack = app.mail_to("robin@reporter.example", "we have your report");
+    let link = ack.link().unwrap();
+    let reference = ack.subject.split(['(', ')']).nth(1).unwrap().to_string();
+    r.read("complaint received", &link, &reference);
+
+    let cases = format!("/api/v1/cases/{reference}");
+    r.api(
+        &cast.moderator,
+        &format!("{cases}/response"),
+        json!({"outcome": "no_action", "reasons": "Robust but fair."}),
+    );
+    r.read("no action", &link, &reference);
+    let (_, page) = app.get_page(&path_of(&link));
+    assert!(page.contains("The moderators decided to take no action"), "{page}");
+
+    app.post_form(&format!("{}/escalate", path_of(&link)), &[("case_for_committee", "Please look again.")]);
+    r.read("escalated", &link, &reference);
+    r.api(
+        &cast.committee,
+        &format!("{cases}/decision"),
+        json!({"outcome": "remove", "reasons": "It is personal."}),
+    );
+    r.read("decided", &link, &reference);
+    let (_, page) = app.get_page(&path_of(&link));
+    let panel = crate::common::web::Page { status: 200, location: None, body: page }.texts(".panel").concat();
+    assert!(
+        panel.contains("The executive committee decided the reported content is to be removed"),
+        "{panel}"
+    );
+    assert!(panel.contains("It is personal."), "{panel}");
+}
+
+#[test]
+fn the_admin_pages_read_plainly() {
+    let app = TestApp::start();
+    app.setup();
+    app.set_password(ADMIN, PASSWORD);
+    let admin = WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, PASSWORD);
+    for path in [
+        "/staff/admin",
+        "/staff/admin/rules/3a",
+        "/staff/admin/rules",
+        "/staff/admin/users",
+        "/staff/admin/tokens",
+        "/staff/admin/log",
+    ] {
+        let page = admin.get(path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert_plain(path, &page.body);
+    }
+    for path in ["/", "/staff/sign-in"] {
+        let (_, page) = app.get_page(path);
+        assert_plain(path, &page);
+    }
+}
