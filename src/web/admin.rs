@@ -16,6 +16,7 @@ use crate::domain::{DayCount, Role};
 use crate::error::{AppError, FieldErrors};
 use crate::services::{self, ChangedBy, OrgSettings, UserId};
 use crate::store;
+use crate::web::banner::Done;
 
 routes! {
     get "/staff/admin" => settings,
@@ -253,7 +254,7 @@ async fn settings_submit(form: AdminForm) -> Page {
         services::update_org(conn, &staff.org, &v, ChangedBy::Staff(&staff), Utc::now())
     });
     match saved.await? {
-        Ok(()) => Ok(see_other("/staff/admin?saved=1")),
+        Ok(()) => Ok(see_other(&Done::SettingsSaved.at("/staff/admin"))),
         Err(errors) => settings_page(&form, &values, &errors).await,
     }
 }
@@ -278,7 +279,7 @@ async fn closure_add(form: AdminForm) -> Page {
         })
         .await?;
     match added {
-        Ok(()) => Ok(see_other("/staff/admin")),
+        Ok(()) => Ok(see_other(&Done::ClosureChanged.at("/staff/admin"))),
         Err(errors) => settings_page(&form, &OrgSettings::of(form.session.org()), &errors).await,
     }
 }
@@ -322,7 +323,7 @@ async fn rule_add(form: AdminForm) -> Page {
         })
         .await?
     {
-        Ok(_) => Ok(see_other("/staff/admin/rules")),
+        Ok(_) => Ok(see_other(&Done::RuleAdded.at("/staff/admin/rules"))),
         Err(errors) => rules_page(&form, &form.1, &errors).await,
     }
 }
@@ -374,7 +375,7 @@ async fn rule_edit_submit(form: AdminForm, path: web::Path<String>) -> Page {
         })
         .await?
     {
-        Ok(()) => Ok(see_other("/staff/admin/rules")),
+        Ok(()) => Ok(see_other(&Done::RuleSaved.at("/staff/admin/rules"))),
         Err(errors) => Ok(rule_edit_page(&form, &code, &form.1, &errors)),
     }
 }
@@ -429,7 +430,7 @@ async fn user_add(form: AdminForm) -> Page {
         })
         .await?;
     match added {
-        Ok(_) => Ok(see_other("/staff/admin/users")),
+        Ok(_) => Ok(see_other(&Done::StaffAdded.at("/staff/admin/users"))),
         Err(errors) => users_page(&form, &form.1, &errors).await,
     }
 }
@@ -442,7 +443,7 @@ async fn role_remove(form: AdminForm, path: web::Path<String>) -> Page {
         services::remove_role(conn, &staff.org, &id, role, ChangedBy::Staff(&staff), Utc::now())
     })
     .await?;
-    Ok(see_other("/staff/admin/users"))
+    Ok(see_other(&Done::RoleRemoved.at("/staff/admin/users")))
 }
 
 // API tokens.
@@ -505,7 +506,7 @@ async fn token_revoke(form: AdminForm, path: web::Path<String>) -> Page {
     let (staff, id) = (form.session.staff(), path.into_inner());
     form.run(move |conn| services::revoke_token(conn, &staff.org, &id, ChangedBy::Staff(&staff), Utc::now()))
         .await?;
-    Ok(see_other("/staff/admin/tokens"))
+    Ok(see_other(&Done::TokenRevoked.at("/staff/admin/tokens")))
 }
 
 // The organisation's log.

@@ -16,6 +16,7 @@ macro_rules! routes {
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod banner;
 pub mod edge;
 pub mod headers;
 pub mod pages;

@@ -142,7 +142,15 @@ impl StaffPage {
         title: &str,
         view: impl serde::Serialize,
     ) -> HttpResponse {
-        super::staff::staff_page(&self.state, &self.session, status, template, title, view)
+        super::staff::staff_page_after(
+            &self.state,
+            &self.session,
+            self.session.done,
+            status,
+            template,
+            title,
+            view,
+        )
     }
 }
 

@@ -156,6 +156,8 @@ pub struct Staff(pub StaffSession);
 pub struct StaffSession {
     session: Session,
     org: crate::store::Organisation,
+    /// The change the page's address says was just made, to confirm.
+    pub done: Option<super::banner::Done>,
 }
 
 impl StaffSession {
@@ -188,12 +190,13 @@ impl FromRequest for Staff {
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let fut = load_session(req);
+        let done = super::banner::Done::of(req);
         Box::pin(async move {
             let session = fut.await?;
             let Some(org) = session.org.clone() else {
                 return Err(Refusal::ChooseOrganisation);
             };
-            Ok(Staff(StaffSession { session, org }))
+            Ok(Staff(StaffSession { session, org, done }))
         })
     }
 }

@@ -40,7 +40,8 @@ fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
 
 fn sign_out(browser: &Browser) {
     browser.submit("form[action='/sign-out'] button");
-    assert!(browser.url().ends_with("/sign-in"), "{}", browser.url());
+    assert!(browser.url().ends_with("/sign-in?done=signed-out"), "{}", browser.url());
+    assert_eq!(browser.text(".banner-heading"), "You have signed out");
 }
 
 #[test]
@@ -177,7 +178,9 @@ fn the_whole_ladder_in_a_browser() {
     browser.check("#respond-uphold");
     browser.fill("#reasons", "Calling someone a crook is an accusation we cannot host.");
     browser.submit("form[action$='/response'] button[type=submit]");
-    assert!(browser.source().contains("may be taken to the executive committee"));
+    assert!(browser.source().contains("Appeal turned down; the removal stands"));
+    assert_eq!(browser.text(".banner-heading"), "Response sent");
+    browser.assert_accessible("the case page confirming the response");
     sign_out(&browser);
 
     // The poster escalates from the link in the answer.

@@ -73,7 +73,9 @@ fn first_run_setup_sign_in_and_sign_out() {
             ("password", PASSWORD),
         ],
     );
-    assert_eq!((page.status, page.location.as_deref()), (303, Some("/sign-in?setup=done")));
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/sign-in?done=set-up")));
+    let confirmed = web.get("/sign-in?done=set-up");
+    assert_eq!(confirmed.texts(".banner-heading"), ["Redress is set up"]);
     assert_eq!(web.get("/setup").status, 404, "setup disappears once done");
 
     // Wrong password: the same message as an unknown address.
@@ -109,7 +111,9 @@ fn first_run_setup_sign_in_and_sign_out() {
     let old = web.cookie("redress_session").unwrap();
     assert_eq!(web.post("/sign-out", &[("csrf", "forged")]).status, 403);
     let page = web.submit("/staff", "/sign-out", &[]);
-    assert_eq!(page.status, 303);
+    assert_eq!((page.status, page.location.as_deref()), (303, Some("/sign-in?done=signed-out")));
+    assert_eq!(web.get("/sign-in?done=signed-out").texts(".banner-heading"), ["You have signed out"]);
+    assert!(web.get("/sign-in?done=%3Cb%3E").texts(".banner").is_empty(), "only the known messages");
     assert!(!web.has_cookie("redress_session"));
     assert_eq!(web.get("/staff").status, 303);
     let replay = WebClient::new(&app.base_url);
@@ -355,11 +359,12 @@ fn recording_a_removal_through_the_form() {
     let page = moderator.submit("/staff/removals/new", "/staff/removals", &send);
     assert_eq!(page.status, 303, "{}", page.body);
     let location = page.location.unwrap();
-    assert!(location.starts_with("/staff/cases/PEN-"), "{location}");
+    assert!(location.starts_with("/staff/cases/PEN-") && location.ends_with("?done=removal"), "{location}");
     let notice = app.mail_to("sam@poster.example", "your post was removed");
     assert!(notice.body.contains("Calling members traitors"));
 
     let case = moderator.get(&location);
+    assert_eq!(case.texts(".banner-heading"), ["Removal recorded"]);
     assert!(case.has("Everyone who disagrees is a traitor."));
     assert!(case.has("Removal recorded and notice given"));
     assert!(case.has("Email to sam@poster.example"));
@@ -407,7 +412,10 @@ fn the_whole_ladder_through_the_staff_pages() {
         &format!("{case_path}/response"),
         &[("outcome", "uphold"), ("reasons", "Satire or not, it names a member.")],
     );
-    assert_eq!((page.status, page.location.as_deref()), (303, Some(case_path.as_str())));
+    let confirmed = format!("{case_path}?done=response");
+    assert_eq!((page.status, page.location.as_deref()), (303, Some(confirmed.as_str())));
+    assert_eq!(moderator.get(&confirmed).texts(".banner-heading"), ["Response sent"]);
+    assert!(moderator.get(&case_path).texts(".banner").is_empty(), "no banner without a change");
     let answer = app.mail_to("pat@poster.example", "our answer");
     app.post_form(
         &format!("{}/escalate", path_of(&answer.link().unwrap())),
@@ -502,7 +510,9 @@ fn admin_pages_change_settings_rules_staff_and_tokens() {
         &[("code", "3h"), ("title", "Spam"), ("summary", "No advertising or repeated posts.")],
     );
     assert_eq!(page.status, 303);
-    assert!(admin.get("/staff/admin/rules").has("No advertising or repeated posts."));
+    let rules = admin.get(page.location.as_deref().unwrap());
+    assert_eq!(rules.texts(".banner-heading"), ["Rule added"]);
+    assert!(rules.has("No advertising or repeated posts."));
 
     // A new moderator who can sign in.
     let page = admin.submit(
@@ -527,7 +537,11 @@ fn admin_pages_change_settings_rules_staff_and_tokens() {
             ("password", PASSWORD),
         ],
     );
-    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/staff/admin/users?done=staff-added"));
+    assert_eq!(
+        admin.get("/staff/admin/users?done=staff-added").texts(".banner-heading"),
+        ["Staff member added"]
+    );
     let newcomer = WebClient::new(&app.base_url);
     newcomer.sign_in("new@penrith.example", PASSWORD);
     assert_eq!(newcomer.get("/staff/removals/new").status, 200);

@@ -9,6 +9,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::services::{self};
 use crate::store::{self, CaseRow, UserId};
 use crate::validate;
+use crate::web::banner::Done;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -279,7 +280,7 @@ fn render_case(
         max_words: validate::WORDS_MAX,
         errors: form_errors(errors, &labels),
     };
-    staff_page(state, session, status, "staff/case", &title, page)
+    staff_page_after(state, session, session.done, status, "staff/case", &title, page)
 }
 
 pub(super) async fn case_page(
@@ -410,7 +411,7 @@ pub(super) async fn reissue_link(
                     "New private link",
                     LinkOnceView { reference: &done.case.reference, link: &link, reissued: true },
                 ),
-                None => see_other(&format!("/staff/cases/{}", done.case.reference)),
+                None => see_other(&Done::LinkSent.at(&format!("/staff/cases/{}", done.case.reference))),
             }
         }
         Err(e) => staff_error(&state, &session, e),
@@ -430,7 +431,13 @@ async fn finish_case_step(
     match result {
         Ok(case) => {
             state.outbox_wake.notify_one();
-            see_other(&format!("/staff/cases/{}", case.reference))
+            let done = match form_name {
+                "response" => Done::ResponseSent,
+                "decision" => Done::DecisionRecorded,
+                "question" => Done::QuestionSent,
+                _ => Done::NoteAdded,
+            };
+            see_other(&done.at(&format!("/staff/cases/{}", case.reference)))
         }
         Err(AppError::Validation(errors)) => {
             let s = session.clone();

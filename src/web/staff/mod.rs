@@ -54,11 +54,19 @@ pub struct Chrome<'a> {
     is_moderator: bool,
     is_committee: bool,
     roles: String,
+    /// The confirmation of the change that led here, if one did.
+    banner: Option<crate::web::banner::Banner>,
 }
 
 pub fn chrome(session: &Session) -> Chrome<'_> {
+    chrome_after(session, None)
+}
+
+/// The chrome of a page reached after a change, which it confirms.
+pub fn chrome_after(session: &Session, done: Option<crate::web::banner::Done>) -> Chrome<'_> {
     let org = session.org.as_ref();
     Chrome {
+        banner: done.map(crate::web::banner::Done::banner),
         user_name: &session.user.name,
         user_email: &session.user.email,
         org_name: org.map_or("", |o| o.name.as_str()),
@@ -89,7 +97,21 @@ pub fn staff_page(
     title: &str,
     view: impl serde::Serialize,
 ) -> HttpResponse {
-    state.pages.render_response(status, template, &StaffPageContext { title, staff: chrome(session), view })
+    staff_page_after(state, session, None, status, template, title, view)
+}
+
+/// As `staff_page`, for a page reached after a change: it opens with the change's banner.
+pub fn staff_page_after(
+    state: &AppState,
+    session: &Session,
+    done: Option<crate::web::banner::Done>,
+    status: StatusCode,
+    template: &str,
+    title: &str,
+    view: impl serde::Serialize,
+) -> HttpResponse {
+    let staff = chrome_after(session, done);
+    state.pages.render_response(status, template, &StaffPageContext { title, staff, view })
 }
 
 /// A private link shown once to staff, when there is no address to send it to.

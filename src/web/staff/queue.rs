@@ -337,9 +337,10 @@ pub(super) async fn queue(
         capped: counts.open.capped,
         cap: lists::Count { n: lists::COUNT_CAP, capped: false }.words(),
     };
-    staff_page(
+    staff_page_after(
         &state,
         &session,
+        session.done,
         if search_ok { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY },
         "staff/queue",
         title,

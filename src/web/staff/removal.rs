@@ -8,6 +8,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::services::{self, RemovalInput};
 use crate::store::{self};
 use crate::validate;
+use crate::web::banner::Done;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -186,7 +187,7 @@ pub(super) async fn removal_submit(
                     "Removal recorded",
                     LinkOnceView { reference: &reference, link: &link, reissued: false },
                 ),
-                None => see_other(&format!("/staff/cases/{reference}")),
+                None => see_other(&Done::RemovalRecorded.at(&format!("/staff/cases/{reference}"))),
             }
         }
         Ok((rules, Ok((None, _, preview)))) => {

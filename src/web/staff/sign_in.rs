@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
+use crate::web::banner::{Banner, Done};
 
 // ---------------------------------------------------------------------------------------------
 // First run and sign-in.
@@ -40,7 +41,7 @@ struct SignInView<'a> {
     title: &'a str,
     csrf: &'a str,
     email: &'a str,
-    notice: Option<&'a str>,
+    banner: Option<Banner>,
     #[serde(flatten)]
     form: Value,
 }
@@ -112,7 +113,7 @@ pub(super) async fn setup_submit(
     }
     let i = input.clone();
     match db::run(&state.pool, move |conn| auth::first_run(conn, &i, Utc::now())).await {
-        Ok(()) => see_other("/sign-in?setup=done"),
+        Ok(()) => see_other(&Done::SetUp.at("/sign-in")),
         Err(AppError::Validation(errors)) => {
             setup_page(&state, &req, StatusCode::UNPROCESSABLE_ENTITY, &input, &errors)
         }
@@ -136,7 +137,7 @@ fn sign_in_page(
     status: StatusCode,
     email: &str,
     errors: &FieldErrors,
-    notice: Option<&str>,
+    done: Option<Done>,
 ) -> HttpResponse {
     let (csrf, cookie) = session::anonymous_csrf(req, state.secure_cookies);
     let title = if errors.is_empty() { "Sign in" } else { "Error: Sign in" };
@@ -147,7 +148,7 @@ fn sign_in_page(
             title,
             csrf: &csrf,
             email,
-            notice,
+            banner: done.map(Done::banner),
             form: form_errors(errors, &[("email", "Email address"), ("password", "Password")]),
         },
     );
@@ -157,24 +158,11 @@ fn sign_in_page(
     response
 }
 
-#[derive(Deserialize)]
-pub(super) struct SignInQuery {
-    setup: Option<String>,
-}
-
-pub(super) async fn sign_in_form(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    query: web::Query<SignInQuery>,
-) -> HttpResponse {
+pub(super) async fn sign_in_form(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     if let Ok(true) = db::run(&state.pool, auth::setup_needed).await {
         return see_other("/setup");
     }
-    let notice = query
-        .setup
-        .as_deref()
-        .map(|_| "Redress is set up. Sign in with the email address and password you chose.");
-    sign_in_page(&state, &req, StatusCode::OK, "", &FieldErrors::new(), notice)
+    sign_in_page(&state, &req, StatusCode::OK, "", &FieldErrors::new(), Done::of(&req))
 }
 
 pub(super) async fn sign_in_submit(
@@ -295,7 +283,7 @@ pub(super) async fn sign_out(
         return page_error(&state, e);
     }
     HttpResponse::SeeOther()
-        .insert_header(("Location", "/sign-in"))
+        .insert_header(("Location", Done::SignedOut.at("/sign-in")))
         .cookie(session::expired_session_cookie(state.secure_cookies))
         .finish()
 }
