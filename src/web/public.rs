@@ -181,6 +181,7 @@ fn build_page(
             ("appeal", "Your appeal"),
             ("case_for_committee", "Your case"),
             ("reason", "Your reason"),
+            ("confirm", "Are you sure?"),
         ],
     );
     let (case, party) = case_for_link(conn, token)?;
@@ -246,7 +247,9 @@ fn build_page(
         token: token.to_string(),
         can_appeal: allowed(&status, Action::LodgeAppeal, party, &schedule),
         can_escalate: allowed(&status, Action::Escalate, party, &schedule),
-        can_withdraw: allowed(&status, Action::Withdraw, party, &schedule),
+        // Before an appeal there is nothing to withdraw: the case closes by itself if none comes.
+        can_withdraw: status.state != CaseState::NoticeSent
+            && allowed(&status, Action::Withdraw, party, &schedule),
         can_provide_info: allowed(&status, Action::ProvideInfo, party, &schedule),
         question: question.clone(),
         errors: form["errors"].take(),
@@ -274,6 +277,8 @@ struct PartyForm {
     case_for_committee: Option<String>,
     reason: Option<String>,
     information: Option<String>,
+    /// Ticked to confirm a withdrawal, which cannot be undone.
+    confirm: Option<String>,
 }
 
 async fn party_step(
@@ -295,9 +300,16 @@ async fn party_step(
         reason: form.reason.unwrap_or_default(),
         information: form.information.unwrap_or_default(),
     };
+    let confirmed = form.confirm.as_deref() == Some("yes");
     let t = token.clone();
     let result = db::run(&state.pool, move |conn| {
         let (case, party) = case_for_link(conn, &t)?;
+        if action == Action::Withdraw && !confirmed {
+            return Err(AppError::field(
+                "confirm",
+                "Tick the box to confirm that you want to close the case for good",
+            ));
+        }
         let by = ActorRef::without_account(party);
         services::act(conn, &svc, &case.id, action, &by, words.as_deref(), Utc::now())
     })

@@ -224,7 +224,8 @@ impl World {
         } else {
             actor.web.cookie("redress_csrf").unwrap_or_default()
         };
-        actor.web.post(&path, &[("csrf", csrf.as_str())])
+        // Every form is sent as a person who ticked its confirmation would send it.
+        actor.web.post(&path, &[("csrf", csrf.as_str()), ("confirm", "yes")])
     }
 }
 

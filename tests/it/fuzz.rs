@@ -1001,7 +1001,7 @@ fn fuzz_staff_form_routes() {
             form(&[("note", "Phoned the author.")]),
             150,
         ),
-        route(&format!("/staff/cases/{asked}/link"), &moderator, form(&[]), 60),
+        route(&format!("/staff/cases/{asked}/link"), &moderator, form(&[("confirm", "yes")]), 60),
         route("/orgs", &moderator, form(&[("org", ORG)]), 120),
         route(
             "/staff/admin/settings",
@@ -1139,8 +1139,18 @@ fn fuzz_public_form_routes() {
             200,
         ),
         route(&format!("{reporter}/escalate"), &none, form(&[("case_for_committee", "Still there.")]), 100),
-        route(&format!("{to_withdraw}/withdraw"), &none, form(&[("reason", "I give up.")]), 150),
-        route(&format!("{reporter}/withdraw"), &none, form(&[("reason", "Sorted.")]), 100),
+        route(
+            &format!("{to_withdraw}/withdraw"),
+            &none,
+            form(&[("reason", "I give up."), ("confirm", "yes")]),
+            150,
+        ),
+        route(
+            &format!("{reporter}/withdraw"),
+            &none,
+            form(&[("reason", "Sorted."), ("confirm", "yes")]),
+            100,
+        ),
         route("/c/not-a-real-token/appeal", &none, form(&[("appeal", "Hello.")]), 60),
         route(
             "/o/penrith/report",

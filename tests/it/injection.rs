@@ -550,7 +550,8 @@ fn no_page_or_email_carries_injected_markup() {
     let withdrawer =
         path_of(&app.mail_to("withdrawer@poster.example", "your post was removed").link().unwrap());
     let reason = p(97, full(97));
-    let (status, _, body) = app.post_form(&format!("{withdrawer}/withdraw"), &[("reason", &reason)]);
+    let (status, _, body) =
+        app.post_form(&format!("{withdrawer}/withdraw"), &[("reason", &reason), ("confirm", "yes")]);
     assert_eq!(status, 303, "{body}");
 
     // The sweep: reminders and overdue alerts for the complaints, then the committee's.
@@ -580,7 +581,7 @@ fn no_page_or_email_carries_injected_markup() {
     let page = moderator.submit(
         &format!("/staff/cases/{complained}"),
         &format!("/staff/cases/{complained}/link"),
-        &[],
+        &[("confirm", "yes")],
     );
     assert!(page.status < 400, "{}", page.body);
     out.page("page POST /staff/cases/…/link", page.status, page.body, &[200, 201, 303]);

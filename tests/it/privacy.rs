@@ -464,7 +464,12 @@ impl Round {
             }
             let page = self.staff[by].web.submit("/staff/removals/new", "/staff/removals", &fields);
             match (page.status, page.location) {
-                (303, Some(l)) => l.trim_start_matches("/staff/cases/").to_string(),
+                (303, Some(l)) => {
+                    // The case's page, with the banner that confirms the removal.
+                    let path =
+                        l.strip_suffix("?done=removal").unwrap_or_else(|| panic!("no confirmation in {l}"));
+                    path.trim_start_matches("/staff/cases/").to_string()
+                }
                 (s, _) => self.fail(format!("recording through the form answered {s}: {}", page.body)),
             }
         } else {
@@ -611,7 +616,7 @@ impl Round {
         let reference = self.parties[party].reference.clone();
         self.step = format!("{}: link reissued", self.parties[party].label);
         let case_path = format!("/staff/cases/{reference}");
-        let page = self.staff[by].web.submit(&case_path, &format!("{case_path}/link"), &[]);
+        let page = self.staff[by].web.submit(&case_path, &format!("{case_path}/link"), &[("confirm", "yes")]);
         // The old links now answer 404, and wrong links are throttled: stop using them.
         self.parties[party].links.clear();
         match page.status {
@@ -659,7 +664,7 @@ impl Round {
             self.fail(format!("{label} has no private link"));
         };
         let (status, location, body) =
-            self.app.post_form(&format!("{link}/{action}"), &[(field, words.as_str())]);
+            self.app.post_form(&format!("{link}/{action}"), &[(field, words.as_str()), ("confirm", "yes")]);
         if status != 303 {
             self.fail(format!("{label}'s {action} answered {status} ({location:?}): {body:.300}"));
         }

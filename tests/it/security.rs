@@ -359,12 +359,25 @@ fn staff_can_revoke_and_reissue_a_private_link() {
     moderator.sign_in(MODERATOR, PASSWORD);
     let page = moderator.get(&format!("/staff/cases/{reference}"));
     assert!(page.has("Revoke and reissue the link"), "{}", page.body);
-    let done = moderator.submit(
+    // Not without the confirmation: every link the poster holds would stop working.
+    let refused = moderator.submit(
         &format!("/staff/cases/{reference}"),
         &format!("/staff/cases/{reference}/link"),
         &[],
     );
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.has("href=\"#confirm\""), "{}", refused.body);
+    assert_eq!(app.get_page(&old).0, 200, "the old link still works");
+    let done = moderator.submit(
+        &format!("/staff/cases/{reference}"),
+        &format!("/staff/cases/{reference}/link"),
+        &[("confirm", "yes")],
+    );
     assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        moderator.get(done.location.as_deref().unwrap()).texts(".banner-heading"),
+        ["New private link sent"]
+    );
 
     // The old link is dead, with the same 404 as any wrong link; the new one arrives by email.
     assert_eq!(app.get_page(&old).0, 404);
@@ -388,7 +401,7 @@ fn staff_can_revoke_and_reissue_a_private_link() {
     let page = moderator.submit(
         &format!("/staff/cases/{reference}"),
         &format!("/staff/cases/{reference}/link"),
-        &[],
+        &[("confirm", "yes")],
     );
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.has("New private link issued"));

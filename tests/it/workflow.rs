@@ -83,7 +83,8 @@ fn removal_notice_appeal_and_acceptance() {
     );
     assert_eq!(status, 409, "{body}");
     assert!(body["message"].as_str().unwrap().contains("can no longer change"), "{body}");
-    let (status, _, _) = app.post_form(&format!("{}/withdraw", path_of(&link)), &[("reason", "")]);
+    let (status, _, _) =
+        app.post_form(&format!("{}/withdraw", path_of(&link)), &[("reason", ""), ("confirm", "yes")]);
     assert_eq!(status, 409);
     assert_eq!(app.counts(), before);
 
@@ -366,9 +367,24 @@ fn poster_withdraws() {
     let (_, case) = app.record_removal(&cast.moderator, json!({}));
     let reference = case["reference"].as_str().unwrap().to_string();
     let link = app.mail_to("pat@poster.example", "your post was removed").link().unwrap();
+    let (_, page) = app.get_page(&path_of(&link));
+    assert!(!page.contains("/withdraw\""), "before an appeal there is nothing to withdraw");
     app.post_form(&format!("{}/appeal", path_of(&link)), &[("appeal", "Please.")]);
-    let (status, _, _) =
+    let (_, page) = app.get_page(&path_of(&link));
+    assert!(page.contains("/withdraw\""), "{page}");
+
+    // Withdrawing cannot be undone, so it is refused unless confirmed, and nothing changes.
+    let before = app.counts();
+    let (status, _, page) =
         app.post_form(&format!("{}/withdraw", path_of(&link)), &[("reason", "I have thought again.")]);
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("href=\"#confirm\"") && page.contains("Tick the box to confirm"), "{page}");
+    assert!(page.contains("I have thought again."), "the reason is kept");
+    assert_eq!(app.counts(), before);
+    let (status, _, _) = app.post_form(
+        &format!("{}/withdraw", path_of(&link)),
+        &[("reason", "I have thought again."), ("confirm", "yes")],
+    );
     assert_eq!(status, 303);
     let (_, case) = app.api("GET", &format!("/api/v1/cases/{reference}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "withdrawn");

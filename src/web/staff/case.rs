@@ -267,6 +267,7 @@ fn render_case(
         ("reasons", "The reasons"),
         ("question", "The question"),
         ("note", "The note"),
+        ("confirm", "Are you sure?"),
     ];
     let page = CasePageView {
         view,
@@ -388,14 +389,22 @@ pub(super) async fn reissue_link(
     state: web::Data<AppState>,
     Staff(session): Staff,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    if let Err(e) = session.check_csrf(form.csrf.as_deref()) {
+    if let Err(e) = session.check_csrf(form.get("csrf").map(String::as_str)) {
         return staff_error(&state, &session, e);
+    }
+    let reference = path.into_inner();
+    // Every link the party holds stops working: asked for once more, on the page itself.
+    if form.get("confirm").map(String::as_str) != Some("yes") {
+        let refused = Err(AppError::field(
+            "confirm",
+            "Tick the box to confirm that the links sent so far should stop working",
+        ));
+        return finish_case_step(&state, &session, reference, "link", &form, refused).await;
     }
     let staff = session.staff();
     let svc = state.services.clone();
-    let reference = path.into_inner();
     let result =
         db::run(&state.pool, move |conn| services::reissue_link(conn, &svc, &staff, &reference, Utc::now()))
             .await;
