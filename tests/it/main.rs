@@ -15,6 +15,7 @@ mod common;
 mod access;
 mod bad_input;
 mod browser_e2e;
+mod browser_layout;
 mod browser_public;
 mod deadlines;
 mod faults;

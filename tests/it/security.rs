@@ -658,7 +658,7 @@ fn tokens_show_who_issued_them() {
     let row = list.lines().find(|l| l.contains("moderation script")).expect("the new token is listed");
     assert!(row.contains(MODERATOR) && row.contains(ADMIN), "holder and issuer: {row}");
     // The cast's tokens came from the command line.
-    assert!(list.lines().any(|l| l.contains("<td>command line</td>")), "{list}");
+    assert!(list.lines().any(|l| l.contains("<td data-label=\"Issued by\">command line</td>")), "{list}");
 }
 
 /// Every change an admin makes to how the organisation works is in its log, with who made it;
@@ -727,7 +727,8 @@ fn admin_changes_are_in_the_organisation_log() {
 
     let log = admin.get("/staff/admin/log");
     assert_eq!(log.status, 200);
-    let rows: Vec<&str> = log.body.lines().filter(|l| l.starts_with("<tr><td>")).collect();
+    let rows: Vec<&str> =
+        log.body.lines().filter(|l| l.starts_with("<tr><td data-label=\"When\">")).collect();
     let expected = [
         "revoked an API token",
         "issued an API token: audit script",
@@ -740,7 +741,7 @@ fn admin_changes_are_in_the_organisation_log() {
     assert!(rows.len() >= expected.len(), "{}", log.body);
     for (row, what) in rows.iter().zip(expected) {
         assert!(row.contains(what), "expected {what:?} in {row}");
-        assert!(row.contains("<td>Admin</td>"), "who: {row}");
+        assert!(row.contains("<td class=\"long\" data-label=\"Who\">Admin</td>"), "who: {row}");
     }
     assert_eq!(rows.iter().filter(|r| r.contains("Again")).count(), 0, "a refused change is not logged");
     // The cast was set up from the command line, and the log says so.
