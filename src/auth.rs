@@ -247,6 +247,14 @@ pub fn first_run(conn: &mut DbConnection, input: &SetupInput, now: DateTime<Utc>
                         "slug" => "org_slug",
                         "name" => "org_name",
                         "email" => "admin_email",
+                        // The references' prefix is made from the short name, which the form
+                        // asks for; its own rule is said in terms of the short name.
+                        "reference_prefix" => {
+                            return (
+                                "org_slug".to_string(),
+                                "The short name needs at least 2 letters or digits: case references begin with them".to_string(),
+                            )
+                        }
                         other => other,
                     };
                     (k.to_string(), v)

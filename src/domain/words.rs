@@ -89,6 +89,18 @@ impl CaseState {
     }
 }
 
+impl super::Role {
+    /// The role as a choice on a form.
+    pub fn words(self) -> &'static str {
+        match self {
+            super::Role::Admin => "Admin (runs these pages)",
+            super::Role::Moderator => "Moderator",
+            super::Role::Secretary => "Secretary",
+            super::Role::Committee => "Committee member",
+        }
+    }
+}
+
 impl DueKind {
     /// What the running deadline is, for staff lists: "response due".
     pub fn words(self) -> &'static str {

@@ -36,7 +36,9 @@ pub fn add_user(
     let email = c.email("email", Some(email), true).unwrap_or_default().to_lowercase();
     let name = c.line("name", Some(name), validate::NAME_MAX, true).unwrap_or_default();
     let parsed = Role::parse(role);
-    if parsed.is_none() {
+    if role.trim().is_empty() {
+        c.fail("role", "Choose the role they will have");
+    } else if parsed.is_none() {
         c.fail("role", "must be one of admin, moderator, secretary, committee");
     }
     if let Some(p) = password {

@@ -31,6 +31,7 @@ routes! {
     post "/staff/admin/users/{id}/remove-role" => role_remove,
     get "/staff/admin/tokens" => tokens,
     post "/staff/admin/tokens" => token_add,
+    get "/staff/admin/tokens/{id}/revoke" => token_revoke_confirm,
     post "/staff/admin/tokens/{id}/revoke" => token_revoke,
     get "/staff/admin/log" => log,
 }
@@ -61,6 +62,11 @@ fn form_of(errors: &FieldErrors) -> Value {
         ("email", "The email address"),
         ("role", "The role"),
         ("password", "The password"),
+        ("label", "The label"),
+        ("appeal_window_count", "How the appeal window is counted"),
+        ("response_count", "How the response time is counted"),
+        ("escalation_window_count", "How the escalation window is counted"),
+        ("committee_target_count", "How the committee target is counted"),
     ];
     super::form_errors(errors, LABELS)
 }
@@ -388,7 +394,7 @@ async fn users_page(page: &StaffPage, values: &HashMap<String, String>, errors: 
     let get = |k: &str| values.get(k).cloned().unwrap_or_default();
     let roles = Role::ALL
         .iter()
-        .map(|r| Choice { value: r.as_str(), label: r.as_str().into(), selected: get("role") == r.as_str() })
+        .map(|r| Choice { value: r.as_str(), label: r.words().into(), selected: get("role") == r.as_str() })
         .collect();
     Ok(page.page(
         status_for(errors),
@@ -485,7 +491,6 @@ async fn tokens(admin: Admin) -> Page {
 async fn token_add(form: AdminForm) -> Page {
     let slug = form.session.org().slug.clone();
     let (email, label) = (form.get("email"), form.get("label"));
-    let label = if label.trim().is_empty() { "web".to_string() } else { label };
     let issuer = form.session.user.id.clone();
     let added = form
         .attempt("email", move |conn| {
@@ -502,8 +507,37 @@ async fn token_add(form: AdminForm) -> Page {
     }
 }
 
+/// The question before a token is revoked: whatever uses it stops working at once.
+#[derive(Serialize)]
+struct RevokeView {
+    id: String,
+    label: String,
+    email: String,
+}
+
+async fn token_revoke_confirm(Admin(page): Admin, path: web::Path<String>) -> Page {
+    let (org, id) = (page.session.org().clone(), path.into_inner());
+    let token = page
+        .run(move |conn| {
+            services::tokens(conn, &org)?
+                .into_iter()
+                .find(|t| t.id == id && !t.revoked)
+                .ok_or_else(|| AppError::NotFound("There is no such token, or it is already revoked.".into()))
+        })
+        .await?;
+    Ok(page.page(
+        StatusCode::OK,
+        "admin/token_revoke",
+        "Revoke an API token",
+        RevokeView { id: token.id, label: token.label, email: token.email },
+    ))
+}
+
 async fn token_revoke(form: AdminForm, path: web::Path<String>) -> Page {
     let (staff, id) = (form.session.staff(), path.into_inner());
+    if form.get("confirm") != "yes" {
+        return Ok(see_other(&format!("/staff/admin/tokens/{id}/revoke")));
+    }
     form.run(move |conn| services::revoke_token(conn, &staff.org, &id, ChangedBy::Staff(&staff), Utc::now()))
         .await?;
     Ok(see_other(&Done::TokenRevoked.at("/staff/admin/tokens")))

@@ -93,6 +93,7 @@ const MATRIX: &[Row] = &[
     ("post", "/staff/admin/users/{id}/remove-role",     [303, 303, 303, 303, 403, 403, 403, 403, 422]),
     ("get",  "/staff/admin/tokens",                     [303, 303, 303, 303, 403, 403, 403, 403, 200]),
     ("post", "/staff/admin/tokens",                     [303, 303, 303, 303, 403, 403, 403, 403, 422]),
+    ("get",  "/staff/admin/tokens/{id}/revoke",         [303, 303, 303, 303, 403, 403, 403, 403, 404]),
     ("post", "/staff/admin/tokens/{id}/revoke",         [303, 303, 303, 303, 403, 403, 403, 403, 404]),
     ("get",  "/staff/admin/log",                        [303, 303, 303, 303, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/removals",                        [401, 401, 401, 401, 422, 422, 403, 403, 403]),

@@ -1057,7 +1057,12 @@ fn fuzz_staff_form_routes() {
             120,
         ),
         route("/staff/admin/tokens", &admin, form(&[("email", MODERATOR), ("label", "fuzz")]), 150),
-        route(&format!("/staff/admin/tokens/{victim_token}/revoke"), &admin, form(&[]), 100),
+        route(
+            &format!("/staff/admin/tokens/{victim_token}/revoke"),
+            &admin,
+            form(&[("confirm", "yes")]),
+            100,
+        ),
     ];
     for r in routes.iter_mut() {
         f.run(r, |_, _| {});
@@ -1074,11 +1079,14 @@ fn fuzz_staff_form_routes() {
 /// The id in a form action `{prefix}{id}{suffix}` on the same table row as `near`.
 fn action_id(page: &Page, prefix: &str, suffix: &str, near: &str) -> String {
     let document = page.document();
-    let forms = selector(&format!("form[action^='{prefix}'][action$='{suffix}']"));
+    // A form, or a link to the page that asks before the change.
+    let forms = selector(&format!(
+        "form[action^='{prefix}'][action$='{suffix}'], a[href^='{prefix}'][href$='{suffix}']"
+    ));
     let action = document
         .select(&selector("tr"))
         .filter(|row| row.text().collect::<String>().contains(near))
-        .find_map(|row| row.select(&forms).next().and_then(|form| form.attr("action")))
+        .find_map(|row| row.select(&forms).next().and_then(|e| e.attr("action").or(e.attr("href"))))
         .unwrap_or_else(|| panic!("no row with {near} and a form to {prefix}…{suffix} in:\n{}", page.body));
     action[prefix.len()..action.len() - suffix.len()].to_string()
 }

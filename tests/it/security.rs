@@ -722,7 +722,11 @@ fn admin_changes_are_in_the_organisation_log() {
         .nth(1)
         .and_then(|rest| rest.split('/').next())
         .expect("a token to revoke");
-    let revoked = admin.submit("/staff/admin/tokens", &format!("/staff/admin/tokens/{id}/revoke"), &[]);
+    let revoked = admin.submit(
+        "/staff/admin/tokens",
+        &format!("/staff/admin/tokens/{id}/revoke"),
+        &[("confirm", "yes")],
+    );
     assert_eq!(revoked.status, 303, "{}", revoked.body);
 
     let log = admin.get("/staff/admin/log");

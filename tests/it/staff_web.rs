@@ -570,10 +570,37 @@ fn admin_pages_change_settings_rules_staff_and_tokens() {
         .match_indices(id_marker)
         .map(|(i, _)| &list.body[i + id_marker.len()..i + id_marker.len() + 36])
         .collect();
-    let page = admin.submit("/staff/admin/tokens", &format!("/staff/admin/tokens/{}/revoke", ids[0]), &[]);
-    assert_eq!(page.status, 303);
+    // Revoking asks first, on a page of its own; the token works until it is confirmed.
+    let confirm_path = format!("/staff/admin/tokens/{}/revoke", ids[0]);
+    assert!(list.has(&format!("href=\"{confirm_path}\"")), "{}", list.body);
+    let page = admin.submit("/staff/admin/tokens", &confirm_path, &[]);
+    assert_eq!((page.status, page.location.as_deref()), (303, Some(confirm_path.as_str())));
+    assert_eq!(app.api("GET", "/api/v1/cases", Some(&token), None).0, 200);
+    let question = admin.get(&confirm_path);
+    assert_eq!(question.status, 200, "{}", question.body);
+    assert!(question.texts("h1").concat().contains("Revoke the API token"), "{}", question.body);
+    let page = admin.submit(&confirm_path, &confirm_path, &[("confirm", "yes")]);
+    assert_eq!(
+        (page.status, page.location.as_deref()),
+        (303, Some("/staff/admin/tokens?done=token-revoked"))
+    );
     let (status, _) = app.api("GET", "/api/v1/cases", Some(&token), None);
     assert_eq!(status, 401);
+    assert_eq!(admin.get(&confirm_path).status, 404, "a revoked token cannot be revoked again");
+
+    // A token needs a label, and a new member needs a role chosen: neither is guessed.
+    let page =
+        admin.submit("/staff/admin/tokens", "/staff/admin/tokens", &[("email", MODERATOR), ("label", " ")]);
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.has("href=\"#label\"") && page.has("The label"), "{}", page.body);
+    let page = admin.submit(
+        "/staff/admin/users",
+        "/staff/admin/users",
+        &[("email", "third@penrith.example"), ("name", "Third"), ("role", "")],
+    );
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.has("Choose the role they will have") && page.has("href=\"#role\""), "{}", page.body);
+    assert!(page.has("<option value=\"\">Choose a role</option>"), "no role is chosen for them");
 }
 
 #[test]
