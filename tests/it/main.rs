@@ -17,6 +17,7 @@ mod bad_input;
 mod browser_e2e;
 mod browser_public;
 mod deadlines;
+mod fallback;
 mod faults;
 mod fuzz;
 mod injection;
