@@ -92,7 +92,9 @@ pub async fn run_with(
         App::new()
             .app_data(data.clone())
             // The last wrapped runs first: the headers go on every response, including the
-            // ones the edge answers itself.
+            // ones the edge answers itself; the edge logs the answer that is finally sent,
+            // after an error without a body has been given its page.
+            .wrap(middleware::from_fn(crate::web::fallback::error_bodies))
             .wrap(middleware::from_fn(crate::web::edge::edge))
             .wrap(crate::web::headers::defaults(https))
             .configure(crate::web::configure)

@@ -18,6 +18,7 @@ pub mod api;
 pub mod assets;
 pub mod banner;
 pub mod edge;
+pub mod fallback;
 pub mod headers;
 pub mod pages;
 pub mod public;
@@ -70,7 +71,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(staff::routes)
         .configure(admin::routes)
-        .configure(assets::routes);
+        .configure(assets::routes)
+        // A page for every address no route takes (JSON under /api/), so nothing a browser
+        // opens answers with an empty body.
+        .default_service(web::to(fallback::not_routed));
 }
 
 /// Every route the server answers, as (lower-case method, path pattern).
@@ -104,16 +108,19 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
 }
 
-fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
-    let status = match &err {
-        UrlencodedError::Overflow { .. } => actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-        _ => actix_web::http::StatusCode::BAD_REQUEST,
+fn form_error(err: UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    let (status, message) = match &err {
+        UrlencodedError::Overflow { .. } => (
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "The form is larger than we can accept. Make what you wrote shorter and try again.",
+        ),
+        _ => (
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "The form could not be read. Go back, reload the page and try again.",
+        ),
     };
-    let message = match &err {
-        UrlencodedError::Overflow { .. } => "The form is too large to accept.".to_string(),
-        other => format!("The form could not be read: {other}"),
-    };
-    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).body(message)).into()
+    actix_web::error::InternalError::from_response(err, fallback::public_page(req, status, Some(message)))
+        .into()
 }
 
 /// A form's errors for a template: `errors` maps each field to a whole sentence (its label and
@@ -146,24 +153,45 @@ pub fn page_error(state: &AppState, err: AppError) -> HttpResponse {
         AppError::Unavailable(_) => Some(5),
         _ => None,
     };
-    let title = match status.as_u16() {
-        404 => "Page not found",
-        429 => "Too many attempts",
-        409 => "This cannot be done now",
-        403 => "Not allowed",
-        422 => "There is a problem",
-        503 => "Service unavailable",
-        _ => "Sorry, there is a problem",
-    };
-    let mut response = state.pages.render_response(
-        status,
-        "error",
-        &serde_json::json!({ "title": title, "message": err.public_message() }),
-    );
+    let mut response =
+        public_error_page(state, status, error_title(status), &err.public_message(), &[render::Link::home()]);
     if let Some(secs) = retry_after {
         response
             .headers_mut()
             .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(secs));
     }
     response
+}
+
+/// The public error page, with its ways on.
+pub fn public_error_page(
+    state: &AppState,
+    status: actix_web::http::StatusCode,
+    title: &str,
+    message: &str,
+    links: &[render::Link],
+) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    struct ErrorView<'a> {
+        title: &'a str,
+        message: &'a str,
+        links: &'a [render::Link],
+    }
+    state.pages.render_response(status, "error", &ErrorView { title, message, links })
+}
+
+/// An error page's heading: what happened, in plain words.
+pub fn error_title(status: actix_web::http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Sorry, what was sent could not be read",
+        401 | 403 => "Not allowed",
+        404 => "Page not found",
+        405 => "This page cannot be opened this way",
+        409 => "This cannot be done now",
+        413 => "What was sent is too large",
+        422 => "There is a problem",
+        429 => "Too many attempts",
+        503 => "Service unavailable",
+        _ => "Sorry, there is a problem",
+    }
 }

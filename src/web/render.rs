@@ -77,25 +77,53 @@ impl PageError {
             409 => "This cannot be done now",
             _ => "Sorry, there is a problem",
         };
-        let context =
-            ErrorPage { title, staff: super::staff::chrome(session), message: cause.public_message() };
-        let html = match state.pages.render("staff/error", &context) {
-            Ok(html) => html,
-            Err(e) => {
-                tracing::error!(error = %e, "the staff error page did not render");
-                "Sorry, this page could not be shown.".into()
-            }
-        };
+        let html = staff_error_html(state, session, title, &cause.public_message(), &[Link::work_queue()]);
         Self::drawn(cause, status, html)
+    }
+}
+
+/// A way on from an error page: where it leads and what it says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Link {
+    pub href: String,
+    pub text: &'static str,
+}
+
+impl Link {
+    pub fn home() -> Self {
+        Link { href: "/".into(), text: "Go to the home page" }
+    }
+
+    pub fn work_queue() -> Self {
+        Link { href: "/staff".into(), text: "Go to the work queue" }
     }
 }
 
 /// The staff error page's view.
 #[derive(serde::Serialize)]
 struct ErrorPage<'a> {
-    title: &'static str,
+    title: &'a str,
     staff: super::staff::Chrome<'a>,
-    message: String,
+    message: &'a str,
+    links: &'a [Link],
+}
+
+/// The staff error page, within the staff layout, with its ways on.
+pub fn staff_error_html(
+    state: &AppState,
+    session: &crate::auth::Session,
+    title: &str,
+    message: &str,
+    links: &[Link],
+) -> String {
+    let context = ErrorPage { title, staff: super::staff::chrome(session), message, links };
+    match state.pages.render("staff/error", &context) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "the staff error page did not render");
+            "Sorry, this page could not be shown.".into()
+        }
+    }
 }
 
 /// A staff member at work in an organisation, with what the pages need to answer them.

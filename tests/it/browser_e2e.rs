@@ -67,6 +67,12 @@ fn the_whole_ladder_in_a_browser() {
     sign_in(&browser, &app, ADMIN);
     browser.assert_accessible("the empty work queue");
 
+    // An address that does not exist, signed in: the error page within the staff pages.
+    browser.goto(&app.url("/staff/no-such-page"));
+    assert_eq!(browser.text("h1"), "Page not found");
+    assert!(browser.try_find("form[action='/sign-out']").is_some(), "within the staff pages");
+    browser.assert_accessible("an unknown staff address (404)");
+
     // The admin adds a rule, a moderator and a secretary.
     browser.goto(&app.url("/staff/admin/rules"));
     browser.assert_accessible("policy rules");

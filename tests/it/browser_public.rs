@@ -1,7 +1,8 @@
 //! The public pages in a real browser (headless Chromium through chromedriver), each state
 //! checked with axe-core against WCAG 2.1 AA: the complaint form, its error state and its
 //! confirmation; the private case page from the removal notice, its appeal error state and the
-//! lodged appeal. Skipped, with a `SKIPPED browser test: …` line, where Chromium, chromedriver
+//! lodged appeal; the pages for an unknown address and for a form's address opened on its own.
+//! Skipped, with a `SKIPPED browser test: …` line, where Chromium, chromedriver
 //! or axe-core is not installed, unless CI=true.
 
 use crate::common::browser::{accessibility_report, base64_decode, Browser};
@@ -109,6 +110,22 @@ fn private_case_page_and_appeal_in_a_browser() {
     assert!(browser.try_find("textarea#appeal").is_none(), "no second appeal is offered");
     browser.assert_accessible("the private case page after the appeal");
     app.mail_to("pat@poster.example", "we have your appeal");
+
+    // The appeal form's address opened on its own (after a failed submit, say): a page that
+    // says so and leads back to the case.
+    browser.goto(&format!("{link}/appeal"));
+    assert!(!browser.text("h1").is_empty(), "a heading on the wrong-method page");
+    browser.assert_accessible("the page for a form's address opened on its own (405)");
+    let token = link.rsplit('/').next().unwrap();
+    browser.click(&format!("main a[href='/c/{token}']"));
+    assert_eq!(path_of(&browser.url()), path_of(&link), "the way on leads back to the case page");
+
+    // An address that does not exist: a page with the way on.
+    browser.goto(&app.url("/no/such/page"));
+    assert_eq!(browser.text("h1"), "Page not found");
+    browser.assert_accessible("the page for an unknown address (404)");
+    browser.click("main a[href='/']");
+    assert_eq!(browser.text("h1"), "Redress", "the way on leads home");
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod browser_e2e;
 mod browser_layout;
 mod browser_public;
 mod deadlines;
+mod fallback;
 mod faults;
 mod fuzz;
 mod injection;

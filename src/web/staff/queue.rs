@@ -10,6 +10,7 @@ use crate::services::{self};
 use crate::store::lists;
 use crate::store::{self, CaseRow, Organisation};
 use crate::validate;
+use crate::web::render::Link;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -392,6 +393,7 @@ struct CommitteeView {
 #[derive(Serialize)]
 struct ErrorView {
     message: &'static str,
+    links: [Link; 2],
 }
 
 /// Escalated cases shown at a time on the committee's view, each with its whole history.
@@ -418,6 +420,13 @@ pub(super) async fn committee(
                 "There is a problem",
                 ErrorView {
                     message: "That page link is out of date or incomplete. Go back to the first page of escalated cases.",
+                    links: [
+                        Link {
+                            href: "/staff/committee".into(),
+                            text: "Go to the first page of escalated cases",
+                        },
+                        Link::work_queue(),
+                    ],
                 },
             )
         }
