@@ -68,6 +68,7 @@ fn page_link_text(pattern: &str) -> Option<&'static str> {
         "/staff/admin/rules/{code}" => "Go back to the rule",
         "/staff/admin/users" => "Go to staff and roles",
         "/staff/admin/tokens" => "Go to the API tokens",
+        "/staff/admin/tokens/{id}/revoke" => "Go back to revoking the token",
         "/staff/admin/log" => "Go to the organisation's log",
         "/c/{token}" => "Go back to your case",
         "/o/{slug}/report" => "Go to the complaint form",
