@@ -22,6 +22,7 @@ diesel::table! {
         response_reminder_days -> Integer,
         committee_reminder_days -> Integer,
         info_answer_days -> Integer,
+        accessibility_statement -> Nullable<Text>,
     }
 }
 

@@ -3,7 +3,7 @@
 //! command line take their words from here, so the same outcome is never called two things;
 //! the API keeps its own vocabulary (the `as_str` names), which no person reads.
 
-use super::{CaseState, DayCount, DueKind, EventKind, Outcome};
+use super::{CaseState, DayCount, DueKind, EmailTemplate, EventKind, Outcome};
 
 /// Who is reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +97,36 @@ impl super::Role {
             super::Role::Moderator => "Moderator",
             super::Role::Secretary => "Secretary",
             super::Role::Committee => "Committee member",
+        }
+    }
+}
+
+impl EmailTemplate {
+    /// What the email is, for staff lists.
+    pub fn words(self) -> &'static str {
+        use EmailTemplate::*;
+        match self {
+            RemovalNotice => "the removal notice",
+            AppealReceived => "the acknowledgement of an appeal",
+            NewAppeal => "the alert of a new appeal",
+            ComplaintReceived => "the acknowledgement of a complaint",
+            NewComplaint => "the alert of a new complaint",
+            Response => "the moderators' answer",
+            OverdueSecretary => "the alert of an overdue answer",
+            OverdueParty => "the apology for an overdue answer",
+            CommitteeOverdue => "the alert of an overdue committee decision",
+            EscalationReceived => "the escalation to the secretary",
+            EscalationAck => "the acknowledgement of an escalation",
+            Decision => "the committee's decision",
+            DecisionStaff => "the committee's decision, to staff",
+            Withdrawn => "the acknowledgement of a withdrawal",
+            WithdrawnStaff => "the alert of a withdrawal",
+            InfoRequest => "the question for more information",
+            InfoProvided => "the answer to a question, to staff",
+            InfoNotProvided => "the alert of an unanswered question",
+            ResponseReminder => "the reminder of an answer due",
+            CommitteeReminder => "the reminder of a committee decision due",
+            LinkReissued => "the new private link",
         }
     }
 }

@@ -22,10 +22,11 @@ pub enum OrgChange {
     RoleRemoved,
     TokenIssued,
     TokenRevoked,
+    StatementChanged,
 }
 
 impl OrgChange {
-    pub const ALL: [OrgChange; 8] = [
+    pub const ALL: [OrgChange; 9] = [
         OrgChange::SettingsChanged,
         OrgChange::ClosureAdded,
         OrgChange::RuleAdded,
@@ -34,6 +35,7 @@ impl OrgChange {
         OrgChange::RoleRemoved,
         OrgChange::TokenIssued,
         OrgChange::TokenRevoked,
+        OrgChange::StatementChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +48,7 @@ impl OrgChange {
             OrgChange::RoleRemoved => "role_removed",
             OrgChange::TokenIssued => "token_issued",
             OrgChange::TokenRevoked => "token_revoked",
+            OrgChange::StatementChanged => "statement_changed",
         }
     }
 
@@ -64,6 +67,7 @@ impl OrgChange {
             OrgChange::RoleRemoved => "took a role from",
             OrgChange::TokenIssued => "issued an API token",
             OrgChange::TokenRevoked => "revoked an API token",
+            OrgChange::StatementChanged => "rewrote the accessibility statement",
         }
     }
 }

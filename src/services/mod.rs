@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 pub mod case;
 mod organisation;
+pub mod procedure;
 mod rules;
 mod tokens;
 pub mod transfer;

@@ -115,6 +115,7 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         response_reminder_days: 1,
         committee_reminder_days: 2,
         info_answer_days: 5,
+        accessibility_statement: None,
     }
 }
 

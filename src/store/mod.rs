@@ -41,6 +41,9 @@ pub struct Organisation {
     pub response_reminder_days: i32,
     pub committee_reminder_days: i32,
     pub info_answer_days: i32,
+    /// As the admin wrote it; none for the model statement.
+    #[serde(default)]
+    pub accessibility_statement: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]

@@ -94,6 +94,35 @@ pub fn update_settings(conn: &mut DbConnection, org_id: &OrgId, change: &Setting
     Ok(())
 }
 
+/// Keeps the organisation's own accessibility statement; none puts the model one back.
+pub fn set_accessibility_statement(
+    conn: &mut DbConnection,
+    org_id: &OrgId,
+    text: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(organisations::table.find(org_id))
+        .set(organisations::accessibility_statement.eq(text))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How far an organisation has got with setting itself up: its rules, its moderators, and
+/// whether any case has been opened (each a look-up along an index of the organisation's).
+pub fn setup_progress(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<(bool, bool, bool)> {
+    use diesel::dsl::exists;
+    let rules = diesel::select(exists(policy_rules::table.filter(policy_rules::organisation_id.eq(org_id))))
+        .get_result(conn)?;
+    let moderators = diesel::select(exists(
+        memberships::table
+            .filter(memberships::organisation_id.eq(org_id))
+            .filter(memberships::role.eq("moderator")),
+    ))
+    .get_result(conn)?;
+    let cases =
+        diesel::select(exists(cases::table.filter(cases::organisation_id.eq(org_id)))).get_result(conn)?;
+    Ok((rules, moderators, cases))
+}
+
 /// Whether `day` is already closed for this nation (or, with no nation, this organisation).
 pub fn closed_day_exists(
     conn: &mut DbConnection,

@@ -49,6 +49,8 @@ done! {
     StaffAdded => "staff-added", "Staff member added", "";
     RoleRemoved => "role-removed", "Role removed", "";
     TokenRevoked => "token-revoked", "API token revoked", "Anything using it is refused from now on.";
+    StatementSaved => "statement", "Accessibility statement saved",
+        "The public page shows it from now on.";
     SignedOut => "signed-out", "You have signed out", "";
     SetUp => "set-up", "Redress is set up",
         "Sign in with the email address and password you chose.";

@@ -72,6 +72,9 @@ fn page_link_text(pattern: &str) -> Option<&'static str> {
         "/staff/admin/log" => "Go to the organisation's log",
         "/c/{token}" => "Go back to your case",
         "/o/{slug}/report" => "Go to the complaint form",
+        "/o/{slug}" => "Go to how complaints and appeals are handled",
+        "/o/{slug}/accessibility" => "Go to the accessibility statement",
+        "/staff/admin/accessibility" => "Go to the accessibility statement",
         _ => return None,
     })
 }

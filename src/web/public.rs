@@ -363,7 +363,8 @@ struct ReportPage {
     errors: serde_json::Value,
     error_list: serde_json::Value,
     values: ReportValues,
-    response_days: i32,
+    /// How long the moderators have to answer: "5 working days".
+    response_time: String,
     max_text: usize,
     max_words: usize,
 }
@@ -410,6 +411,7 @@ fn report_page(
         .into_iter()
         .map(|r| RuleOption { selected: r.code == values.rule_code, code: r.code, title: r.title })
         .collect();
+    let response_time = crate::services::procedure::procedure(&org).response_time;
     Ok(ReportPage {
         title: if errors.is_empty() { "Report content".into() } else { "Error: Report content".into() },
         org_name: org.name,
@@ -418,7 +420,7 @@ fn report_page(
         errors: form["errors"].take(),
         error_list: form["error_list"].take(),
         values,
-        response_days: org.response_days,
+        response_time,
         max_text: validate::TEXT_MAX,
         max_words: validate::WORDS_MAX,
     })

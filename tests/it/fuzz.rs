@@ -1057,6 +1057,7 @@ fn fuzz_staff_form_routes() {
             120,
         ),
         route("/staff/admin/tokens", &admin, form(&[("email", MODERATOR), ("label", "fuzz")]), 150),
+        route("/staff/admin/accessibility", &admin, form(&[("statement", "Our own statement.")]), 80),
         route(
             &format!("/staff/admin/tokens/{victim_token}/revoke"),
             &admin,
@@ -1281,6 +1282,7 @@ const FUZZED: &[&str] = &[
     "/staff/admin/users/{id}/remove-role",
     "/staff/admin/tokens",
     "/staff/admin/tokens/{id}/revoke",
+    "/staff/admin/accessibility",
     "/c/{token}/appeal",
     "/c/{token}/escalate",
     "/c/{token}/withdraw",

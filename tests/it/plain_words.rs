@@ -210,3 +210,108 @@ fn the_admin_pages_read_plainly() {
         assert_plain(path, &page);
     }
 }
+
+/// The public page of the procedure gives the organisation's own time limits, in words that
+/// say whether days are working days, and follows the settings when they change.
+#[test]
+fn the_procedure_page_shows_the_organisations_own_deadlines() {
+    let app = TestApp::start();
+    app.setup();
+    let (status, page) = app.get_page("/o/penrith");
+    assert_eq!(status, 200, "{page}");
+    assert_plain("the procedure page", &page);
+    assert!(page.contains("within 28 days, weekends and holidays included of our notice"), "{page}");
+    assert!(page.contains("answer your appeal within 5 working days"), "{page}");
+    assert!(
+        page.contains("href=\"/o/penrith/report\"") && page.contains("href=\"/o/penrith/accessibility\"")
+    );
+    assert_eq!(app.get_page("/o/nobody").0, 404);
+
+    app.set_password(ADMIN, PASSWORD);
+    let admin = WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, PASSWORD);
+    let saved = admin.submit(
+        "/staff/admin",
+        "/staff/admin/settings",
+        &[("response_days", "7"), ("escalation_window_days", "14"), ("escalation_window_count", "working")],
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, page) = app.get_page("/o/penrith");
+    assert!(page.contains("answer your appeal within 7 working days"), "{page}");
+    assert!(page.contains("within 14 working days of the answer"), "{page}");
+    let (_, form) = app.get_page("/o/penrith/report");
+    assert!(form.contains("We will answer within 7 working days."), "{form}");
+}
+
+/// The accessibility statement starts as the model, filled in, and the admin can rewrite it
+/// (and put the model back by saving it empty); the change is in the organisation's log.
+#[test]
+fn an_admin_writes_the_accessibility_statement() {
+    let app = TestApp::start();
+    app.setup();
+    let (status, page) = app.get_page("/o/penrith/accessibility");
+    assert_eq!(status, 200);
+    assert!(page.contains("Penrith CLP runs these pages with Redress") && page.contains(SECRETARY), "{page}");
+
+    app.set_password(ADMIN, PASSWORD);
+    let admin = WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, PASSWORD);
+    let form = admin.get("/staff/admin/accessibility");
+    assert_eq!(form.status, 200);
+    assert!(form.has("complete the parts in square brackets"), "{}", form.body);
+    let saved = admin.submit(
+        "/staff/admin/accessibility",
+        "/staff/admin/accessibility",
+        &[("statement", "Our own statement, reviewed in March.")],
+    );
+    assert_eq!(saved.location.as_deref(), Some("/staff/admin/accessibility?done=statement"));
+    assert_eq!(
+        admin.get("/staff/admin/accessibility?done=statement").texts(".banner-heading"),
+        ["Accessibility statement saved"]
+    );
+    let (_, page) = app.get_page("/o/penrith/accessibility");
+    assert!(page.contains("Our own statement, reviewed in March.") && !page.contains("runs these pages"));
+    assert!(admin.get("/staff/admin/log").has("rewrote the accessibility statement"));
+
+    let too_long = "x".repeat(20_001);
+    let refused =
+        admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("statement", &too_long)]);
+    assert_eq!(refused.status, 422);
+    assert!(refused.has("href=\"#statement\""), "{}", refused.body);
+
+    admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("statement", "  ")]);
+    let (_, page) = app.get_page("/o/penrith/accessibility");
+    assert!(page.contains("runs these pages with Redress"), "the model is back: {page}");
+}
+
+/// An admin's first screen lists what is left to set up, each item a link, until all of it
+/// is done; a moderator never sees it.
+#[test]
+fn the_admins_first_screen_lists_what_is_left_to_do() {
+    let app = TestApp::start();
+    app.setup();
+    app.set_password(ADMIN, PASSWORD);
+    let admin = WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, PASSWORD);
+    let queue = admin.get("/staff");
+    let tasks = queue.texts("ol.tasks li");
+    assert_eq!(tasks.len(), 4, "{}", queue.body);
+    assert!(tasks[0].contains("rules") && tasks[0].contains("Done"), "{tasks:?}");
+    assert!(tasks[1].contains("moderators") && tasks[1].contains("Done"), "{tasks:?}");
+    assert!(tasks[3].contains("Share") && tasks[3].contains("To do"), "{tasks:?}");
+    assert!(queue.has("href=\"/o/penrith\""));
+    assert_plain("the admin's first screen", &queue.body);
+    app.set_password(MODERATOR, PASSWORD);
+    let moderator = WebClient::new(&app.base_url);
+    moderator.sign_in(MODERATOR, PASSWORD);
+    assert!(moderator.get("/staff").texts("ol.tasks").is_empty());
+
+    // Once the public has used it, everything is done and the list goes.
+    let cast_token = {
+        let pool = redress::db::connect(&app.database_url, 1).unwrap();
+        let mut conn = pool.get().unwrap();
+        redress::services::add_token(&mut conn, ORG, MODERATOR, "t", None, chrono::Utc::now()).unwrap()
+    };
+    app.record_removal(&cast_token, json!({}));
+    assert!(admin.get("/staff").texts("ol.tasks").is_empty());
+}

@@ -128,6 +128,8 @@ struct SearchValues {
 
 #[derive(Serialize)]
 struct QueueView<'a> {
+    /// For an admin, what is left to set up; none once it is all done.
+    setup_tasks: Option<Vec<services::procedure::SetupTask>>,
     counts: QueueCounts,
     cases: Vec<CaseLine<'a>>,
     states: Vec<Choice>,
@@ -225,7 +227,10 @@ pub(super) async fn queue(
     let is_admin = session.has(Role::Admin);
     let now = Utc::now();
     let (sf, kf, org_id) = (state_filter.clone(), kind_filter.clone(), org.id.clone());
+    let org_now = org.clone();
     let result = db::run(&state.pool, move |conn| {
+        // An admin's first screen lists what is left to set up, until it is done.
+        let tasks = if is_admin { services::procedure::setup_tasks(conn, &org_now)? } else { None };
         let counts = lists::queue_counts(conn, &org_id, now)?;
         let page = if !searching {
             lists::queue_page(
@@ -259,7 +264,8 @@ pub(super) async fn queue(
                 shown.push(FailedEmail {
                     reference,
                     to: m.to_address,
-                    template: m.template,
+                    template: crate::domain::EmailTemplate::parse(&m.template)
+                        .map_or_else(|| m.template.replace('_', " "), |t| t.words().to_string()),
                     error: m.last_error,
                 });
             }
@@ -270,10 +276,10 @@ pub(super) async fn queue(
         // And of the cases the deadline sweep cannot act on.
         let stuck =
             if is_admin { services::sweep_failures_of(conn, &org_id, STUCK_CASES_SHOWN)? } else { vec![] };
-        Ok((counts, page, failed, stuck))
+        Ok((counts, page, failed, stuck, tasks))
     })
     .await;
-    let (counts, page, failed, stuck) = match result {
+    let (counts, page, failed, stuck, setup_tasks) = match result {
         Ok(r) => r,
         Err(e) => return staff_error(&state, &session, e),
     };
@@ -346,6 +352,7 @@ pub(super) async fn queue(
         "staff/queue",
         title,
         QueueView {
+            setup_tasks,
             counts,
             cases: rows,
             states,
