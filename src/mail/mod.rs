@@ -55,6 +55,79 @@ handlebars_helper!(paragraphs: |text: str| {
         .collect::<Vec<_>>()
 });
 
+handlebars_helper!(blocks: |text: str, part: str| {
+    // The text body as the HTML part sets it out: `part` is "body" (before the signature's
+    // "--" line) or "signature" (after it).
+    let (body, signature) = match text.split_once("\n--\n") {
+        Some((b, s)) => (b, s),
+        None => (text, ""),
+    };
+    let chosen = if part == "signature" { signature } else { body };
+    chosen
+        .split("\n\n")
+        .map(|p| p.trim_matches('\n'))
+        .filter(|p| !p.trim().is_empty())
+        .flat_map(split_after_list)
+        .map(|p| block(&p))
+        .collect::<Vec<_>>()
+});
+
+/// A paragraph cut where a list inside it ends and a new heading ("Reasons:") begins.
+fn split_after_list(paragraph: &str) -> Vec<String> {
+    let mut out: Vec<Vec<&str>> = vec![vec![]];
+    let mut in_list = false;
+    for line in paragraph.lines() {
+        let marked = line.trim_start().starts_with("- ") || line.trim_start().starts_with("* ");
+        if in_list && !marked && line.ends_with(':') {
+            out.push(vec![]);
+            in_list = false;
+        }
+        in_list |= marked;
+        if let Some(current) = out.last_mut() {
+            current.push(line);
+        }
+    }
+    out.into_iter().filter(|b| !b.is_empty()).map(|b| b.join("\n")).collect()
+}
+
+/// One paragraph of a text body, as a block of the HTML part: a first line that ends with a
+/// colon and has lines after it is the block's heading; lines that start with "- " or "* " are
+/// a list's items (a line without the mark continues the item before it); other lines are a
+/// paragraph's, each kept on its own line.
+fn block(paragraph: &str) -> serde_json::Value {
+    let mut lines: Vec<&str> = paragraph.lines().collect();
+    let heading = match lines.first() {
+        Some(first) if lines.len() > 1 && first.ends_with(':') && first.len() <= 80 => {
+            let h = first.trim_end_matches(':').to_string();
+            lines.remove(0);
+            Some(h)
+        }
+        _ => None,
+    };
+    let mark = |l: &str| {
+        l.trim_start().strip_prefix("- ").or_else(|| l.trim_start().strip_prefix("* ")).map(str::to_string)
+    };
+    let is_list = lines.first().is_some_and(|l| mark(l).is_some());
+    let mut items: Vec<Vec<Vec<serde_json::Value>>> = vec![];
+    if is_list {
+        for line in &lines {
+            match mark(line) {
+                Some(item) => items.push(vec![pieces(&item)]),
+                None => {
+                    if let Some(last) = items.last_mut() {
+                        last.push(pieces(line));
+                    }
+                }
+            }
+        }
+    }
+    serde_json::json!({
+        "heading": heading,
+        "items": items,
+        "lines": if is_list { vec![] } else { lines.iter().map(|l| pieces(l)).collect::<Vec<_>>() },
+    })
+}
+
 /// A line of text as pieces: plain text, or an `http(s)://` address (`href` set).
 fn pieces(line: &str) -> Vec<serde_json::Value> {
     let mut out = vec![];
@@ -119,6 +192,7 @@ impl EmailTemplates {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         html.register_helper("paragraphs", Box::new(paragraphs));
+        html.register_helper("blocks", Box::new(blocks));
         for (name, source) in &sources {
             let compile = |e: handlebars::TemplateError| TemplateError::Compile {
                 name: name.clone(),

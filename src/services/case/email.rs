@@ -309,6 +309,38 @@ mod email_snapshots {
         }
     }
 
+    /// The HTML part works as an email: web addresses are links, "Heading:" lines are headings,
+    /// "- " and "* " lines are lists, and the button to the case page comes before the
+    /// signature.
+    #[test]
+    fn the_html_part_has_links_headings_lists_and_the_button_before_the_signature() {
+        let templates = EmailTemplates::load(None).unwrap();
+        let notice = templates
+            .render(EmailTemplate::RemovalNotice, "penrith", &sample_context(EmailTemplate::RemovalNotice))
+            .unwrap()
+            .html;
+        assert!(notice.contains(">The part of our policy it breaks</h2>"), "{notice}");
+        assert!(notice.contains("<li>3a Personal attacks: Criticise views, never people.</li>"), "{notice}");
+        assert!(notice.contains("<a href=\"https://redress.example/c/0123456789abcdef\""), "{notice}");
+        let (button, signature) =
+            (notice.find("Open your case page").unwrap(), notice.find("To reach us").unwrap());
+        assert!(button < signature, "the button comes before the signature");
+        let staff = templates
+            .render(
+                EmailTemplate::EscalationReceived,
+                "penrith",
+                &sample_context(EmailTemplate::EscalationReceived),
+            )
+            .unwrap();
+        assert!(staff.text.contains("The case page: https://redress.example/staff/cases/PEN-2026-0007"));
+        assert!(staff.html.contains(">Open the case page</a>"));
+        assert!(
+            staff.html.contains(">The record so far</h2>") && staff.html.contains("<ul"),
+            "{}",
+            staff.html
+        );
+    }
+
     #[test]
     fn an_organisation_may_override_a_template() {
         let dir = tempfile::tempdir().unwrap();
