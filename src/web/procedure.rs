@@ -34,9 +34,13 @@ struct ProcedureView {
     procedure: Procedure,
 }
 
-async fn procedure_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let slug = path.into_inner();
-    let base = state.services.base_url.clone();
+/// A public page about the organisation named in the address, drawn from `view`.
+async fn org_page<V: Serialize>(
+    state: &AppState,
+    slug: String,
+    template: &str,
+    view: impl FnOnce(store::Organisation, &str) -> V,
+) -> HttpResponse {
     let org = db::run(&state.pool, move |conn| {
         store::org_by_slug(conn, &slug)?
             .ok_or_else(|| AppError::NotFound("There is no such organisation.".into()))
@@ -44,18 +48,22 @@ async fn procedure_page(state: web::Data<AppState>, path: web::Path<String>) -> 
     .await;
     match org {
         Ok(org) => {
-            let view = ProcedureView {
-                title: format!("How {} handles complaints and appeals", org.name),
-                report_url: format!("{base}/o/{}/report", org.slug),
-                procedure: procedure::procedure(&org),
-                org_name: org.name,
-                slug: org.slug,
-                secretary_email: org.secretary_email,
-            };
-            state.pages.render_response(StatusCode::OK, "procedure", &view)
+            state.pages.render_response(StatusCode::OK, template, &view(org, &state.services.base_url))
         }
-        Err(e) => page_error(&state, e),
+        Err(e) => page_error(state, e),
     }
+}
+
+async fn procedure_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
+    org_page(&state, path.into_inner(), "procedure", |org, base| ProcedureView {
+        title: format!("How {} handles complaints and appeals", org.name),
+        report_url: format!("{base}/o/{}/report", org.slug),
+        procedure: procedure::procedure(&org),
+        org_name: org.name,
+        slug: org.slug,
+        secretary_email: org.secretary_email,
+    })
+    .await
 }
 
 #[derive(Serialize)]
@@ -67,25 +75,13 @@ struct StatementView {
 }
 
 async fn statement_page(state: web::Data<AppState>, path: web::Path<String>) -> HttpResponse {
-    let slug = path.into_inner();
-    let base = state.services.base_url.clone();
-    let org = db::run(&state.pool, move |conn| {
-        store::org_by_slug(conn, &slug)?
-            .ok_or_else(|| AppError::NotFound("There is no such organisation.".into()))
+    org_page(&state, path.into_inner(), "accessibility", |org, base| StatementView {
+        title: format!("Accessibility statement: {}", org.name),
+        statement: procedure::accessibility_statement(&org, base),
+        org_name: org.name,
+        slug: org.slug,
     })
-    .await;
-    match org {
-        Ok(org) => {
-            let view = StatementView {
-                title: format!("Accessibility statement: {}", org.name),
-                statement: procedure::accessibility_statement(&org, &base),
-                org_name: org.name,
-                slug: org.slug,
-            };
-            state.pages.render_response(StatusCode::OK, "accessibility", &view)
-        }
-        Err(e) => page_error(&state, e),
-    }
+    .await
 }
 
 #[derive(Serialize)]

@@ -141,18 +141,7 @@ fn world() -> World {
     assert_eq!(status, 201, "{a}");
     let (status, _) = app.record_removal(&cast.moderator, json!({"author_email": "b@poster.example"}));
     assert_eq!(status, 201);
-    let (status, _, page) = app.post_form(
-        "/o/penrith/report",
-        &[
-            ("platform", "Facebook"),
-            ("content_url", "https://facebook.com/penrithclp/posts/99"),
-            ("content_text", "Some nasty words"),
-            ("rule_code", "3a"),
-            ("reason", "It insults a volunteer by name."),
-            ("reporter_name", "Robin Reporter"),
-            ("reporter_email", "robin@reporter.example"),
-        ],
-    );
+    let (status, _, page) = app.post_form("/o/penrith/report", COMPLAINT);
     assert_eq!(status, 201, "{page}");
     let link_a = link_secret(&app.mail_to("a@poster.example", "your post was removed").link().unwrap());
     let link_b = link_secret(&app.mail_to("b@poster.example", "your post was removed").link().unwrap());

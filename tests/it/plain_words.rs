@@ -140,18 +140,7 @@ fn a_complaint_in_every_state_reads_plainly() {
     let (status, form) = app.get_page("/o/penrith/report");
     assert_eq!(status, 200);
     assert_plain("the complaint form", &form);
-    let (status, _, page) = app.post_form(
-        "/o/penrith/report",
-        &[
-            ("platform", "Facebook"),
-            ("content_url", "https://facebook.com/penrithclp/posts/99"),
-            ("content_text", "Some nasty words"),
-            ("rule_code", "3a"),
-            ("reason", "It insults a volunteer by name."),
-            ("reporter_name", "Robin Reporter"),
-            ("reporter_email", "robin@reporter.example"),
-        ],
-    );
+    let (status, _, page) = app.post_form("/o/penrith/report", COMPLAINT);
     assert_eq!(status, 201, "{page}");
     assert_plain("the complaint received page", &page);
     let ack = app.mail_to("robin@reporter.example", "we have your report");

@@ -254,18 +254,7 @@ fn complaint_no_action_escalated_and_decided() {
     assert_eq!(status, 200);
     assert!(page.contains("3a Personal attacks"));
 
-    let (status, _, page) = app.post_form(
-        "/o/penrith/report",
-        &[
-            ("platform", "Facebook"),
-            ("content_url", "https://facebook.com/penrithclp/posts/99"),
-            ("content_text", "Some nasty words"),
-            ("rule_code", "3a"),
-            ("reason", "It insults a volunteer by name."),
-            ("reporter_name", "Robin Reporter"),
-            ("reporter_email", "robin@reporter.example"),
-        ],
-    );
+    let (status, _, page) = app.post_form("/o/penrith/report", COMPLAINT);
     assert_eq!(status, 201, "{page}");
     assert!(page.contains("PEN-"));
     let ack = app.mail_to("robin@reporter.example", "we have your report");

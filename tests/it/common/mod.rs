@@ -416,6 +416,16 @@ pub struct TestApp {
     _beside: Option<Beside>,
 }
 
+/// The public complaint form, filled in as Robin Reporter fills it in.
+pub const COMPLAINT: &[(&str, &str)] = &[
+    ("platform", "Facebook"),
+    ("content_url", "https://facebook.com/penrithclp/posts/99"),
+    ("content_text", "Some nasty words"),
+    ("rule_code", "3a"),
+    ("reason", "It insults a volunteer by name."),
+    ("reporter_name", "Robin Reporter"),
+    ("reporter_email", "robin@reporter.example"),
+];
 pub const ORG: &str = "penrith";
 pub const SECRETARY: &str = "secretary@penrith.example";
 pub const MODERATOR: &str = "mod@penrith.example";
