@@ -536,7 +536,8 @@ async fn token_revoke_confirm(Admin(page): Admin, path: web::Path<String>) -> Pa
 async fn token_revoke(form: AdminForm, path: web::Path<String>) -> Page {
     let (staff, id) = (form.session.staff(), path.into_inner());
     if form.get("confirm") != "yes" {
-        return Ok(see_other(&format!("/staff/admin/tokens/{id}/revoke")));
+        // The id came in the address: it goes back out encoded, whatever it holds.
+        return Ok(see_other(&format!("/staff/admin/tokens/{}/revoke", store::lists::url_encode(&id))));
     }
     form.run(move |conn| services::revoke_token(conn, &staff.org, &id, ChangedBy::Staff(&staff), Utc::now()))
         .await?;
