@@ -2,14 +2,15 @@
 //! asks pages to reflow to) to a desktop window, in a real headless Chromium: nothing may make
 //! the page scroll sideways, and every link and button of the header must sit inside the window
 //! and be legible against what is really behind it (the header's black bar, not the white page
-//! it could spill onto). At 320 px axe-core checks each page again, and every focusable element
-//! must show a focus indicator when reached from the keyboard.
+//! it could spill onto). At 320 px axe-core, HTML_CodeSniffer and the harness's structural checks
+//! see each page again, and every focusable element must show a focus indicator when reached
+//! from the keyboard.
 //!
 //! One browser and one seeded app serve every page; each page is loaded once and the window is
 //! resized around it. Every fault found is collected, so one run reports them all. With
 //! REDRESS_LAYOUT_SCREENSHOTS=<folder> it saves what the window shows of each page at each
 //! width, to look at. Skipped, with a `SKIPPED browser test: …` line, where Chromium,
-//! chromedriver or axe-core is not installed, unless CI=true.
+//! chromedriver or an accessibility engine is not installed, unless CI=true.
 
 use crate::common::browser::Browser;
 use crate::common::*;
@@ -18,7 +19,7 @@ use serde_json::json;
 const PASSWORD: &str = "correct horse battery staple";
 const WIDTHS: [i64; 4] = [320, 768, 1024, 1280];
 const HEIGHT: i64 = 900;
-/// Where the pages are checked again by axe and by keyboard: reflowed pages are the ones new
+/// Where the pages are checked again by both engines and by keyboard: reflowed pages are the ones new
 /// faults appear in, and wider ones are checked by the other browser tests.
 const NARROWEST: i64 = 320;
 
@@ -188,6 +189,12 @@ fn check_page(browser: &Browser, label: &str, faults: &mut Vec<String>) {
         if width == NARROWEST {
             for v in browser.axe() {
                 faults.push(format!("{label} at {width} px: axe-core: {v}"));
+            }
+            for e in browser.htmlcs() {
+                faults.push(format!("{label} at {width} px: HTML_CodeSniffer: {e}"));
+            }
+            for f in browser.structure_faults() {
+                faults.push(format!("{label} at {width} px: {f}"));
             }
             check_focus(browser, label, width, faults);
         }

@@ -1,11 +1,11 @@
 //! The public pages in a real browser (headless Chromium through chromedriver), each state
-//! checked with axe-core against WCAG 2.1 AA: the complaint form, its error state and its
+//! checked with axe-core and HTML_CodeSniffer against WCAG 2.1 AA: the complaint form, its error state and its
 //! confirmation; the private case page from the removal notice, its appeal error state and the
 //! lodged appeal; the pages for an unknown address and for a form's address opened on its own.
 //! Skipped, with a `SKIPPED browser test: …` line, where Chromium, chromedriver
-//! or axe-core is not installed, unless CI=true.
+//! or an engine is not installed, unless CI=true.
 
-use crate::common::browser::{accessibility_report, base64_decode, Browser};
+use crate::common::browser::{accessibility_report, base64_decode, htmlcs_report, Browser};
 use crate::common::*;
 use serde_json::json;
 
@@ -161,4 +161,78 @@ fn axe_reports_planted_violations() {
     let message = accessibility_report("the planted faults", &browser.url(), &violations);
     assert!(message.starts_with("the planted faults: 2 WCAG 2.1 AA violation(s)"), "{message}");
     assert!(message.contains("[critical] image-alt") && message.contains("at #nameless"), "{message}");
+}
+
+/// The harness's second engine: HTML_CodeSniffer really runs, and finds faults planted in a
+/// page (an image without alternative text, a field without a label, an id used twice, an
+/// autocomplete value the field cannot take), naming each code and element; its warnings and
+/// notices are not counted.
+#[test]
+fn htmlcs_reports_planted_violations() {
+    let Some(browser) = Browser::start() else { return };
+    browser.goto(
+        "data:text/html,<!DOCTYPE html><html lang='en'><head><title>Faults</title></head><body><main>\
+         <h1>Faults</h1><img src='a.png'><form action='/x'><input type='text' id='nameless'>\
+         <p id='twice'>One</p><p id='twice'>Two</p><label for='mail'>Email</label>\
+         <input type='email' id='mail' autocomplete='name'><button type='submit'>Send</button></form>\
+         </main></body></html>",
+    );
+    assert_eq!(browser.title(), "Faults");
+    let errors = browser.htmlcs();
+    let codes: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+    let has = |suffix: &str| codes.iter().any(|c| c.ends_with(suffix));
+    // H37: img without alt; F68: a control without a name; F77: a duplicate id; H98: an
+    // autocomplete value that does not fit the input (reported, where HTML_CodeSniffer 2.5.1
+    // alone would stop with a TypeError on its own misspelt message).
+    assert!(has(".H37") && has(".F68") && has(".F77") && has(".H98"), "{codes:?}");
+    let autocomplete = errors.iter().find(|e| e.code.ends_with(".H98")).unwrap();
+    assert!(autocomplete.message.contains("Invalid autocomplete value: name."), "{}", autocomplete.message);
+    let nameless = errors.iter().find(|e| e.code.ends_with(".F68")).unwrap();
+    assert_eq!(nameless.target, "input#nameless");
+    assert!(nameless.html.starts_with("<input type=\"text\" id=\"nameless\""), "{}", nameless.html);
+
+    // What assert_accessible panics with.
+    let message = htmlcs_report("the planted faults", &browser.url(), &errors);
+    assert!(
+        message.starts_with(&format!(
+            "the planted faults: {} WCAG2AA error(s) found by HTML_CodeSniffer",
+            errors.len()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("[error] WCAG2AA.") && message.contains("at input#nameless"), "{message}");
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        browser.assert_accessible("the planted faults")
+    }));
+    let said = panic.err().and_then(|p| p.downcast::<String>().ok()).expect("assert_accessible panics");
+    assert!(said.contains("found by axe-core") && said.contains("found by HTML_CodeSniffer"), "{said}");
+}
+
+/// The harness's structural checks: a heading that skips a level, and two forms a screen reader
+/// cannot tell apart (the same button words, no names of their own), are faults; forms named
+/// apart with aria-label are not.
+#[test]
+fn structure_checks_find_planted_faults() {
+    let Some(browser) = Browser::start() else { return };
+    browser.goto(
+        "data:text/html,<!DOCTYPE html><html lang='en'><head><title>Faults</title></head><body><main>\
+         <h1>Faults</h1><h3>Too deep</h3><h2>Fine</h2><h3>Fine</h3>\
+         <form action='/a'><button>Delete</button></form><form action='/b'><button>Delete</button></form>\
+         <form action='/c' aria-label='Delete Ann'><button>Delete</button></form>\
+         <form action='/d' aria-label='Delete Bob'><button>Delete</button></form>\
+         </main></body></html>",
+    );
+    let faults = browser.structure_faults();
+    assert_eq!(faults.len(), 2, "{faults:?}");
+    assert!(faults[0].starts_with("heading level skipped: h3 after h1"), "{faults:?}");
+    assert!(faults[1].starts_with("two forms share the accessible name \"Delete\""), "{faults:?}");
+    assert!(faults[1].contains("action=\"/a\"") && faults[1].contains("action=\"/b\""), "{faults:?}");
+
+    browser.goto(
+        "data:text/html,<!DOCTYPE html><html lang='en'><head><title>Faults</title></head><body><main>\
+         <h2>No h1 first</h2></main></body></html>",
+    );
+    let faults = browser.structure_faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert!(faults[0].starts_with("heading level skipped: h2 after the start of the page"), "{faults:?}");
 }

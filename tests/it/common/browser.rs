@@ -1,6 +1,8 @@
 //! A real browser for the integration tests: Debian's headless Chromium driven through
-//! chromedriver over the W3C WebDriver protocol (plain HTTP and JSON with ureq), and axe-core
-//! for WCAG 2.1 AA checks of the page it shows.
+//! chromedriver over the W3C WebDriver protocol (plain HTTP and JSON with ureq), and two
+//! independent accessibility engines, axe-core and HTML_CodeSniffer, for WCAG 2.1 AA checks of
+//! the page it shows. One engine misses what the other catches, so `assert_accessible` runs both,
+//! and a few structural checks of its own (heading levels, form names).
 //!
 //! ```ignore
 //! let Some(browser) = Browser::start() else { return };   // skipped when nothing to run it with
@@ -11,11 +13,13 @@
 //! assert_eq!(browser.text("h1"), "Complaint received");
 //! ```
 //!
-//! What it needs: `chromium`, `chromedriver` (Debian's `chromium` and `chromium-driver`) and
-//! `tests/browser/node_modules/axe-core/axe.min.js` (`npm ci --prefix tests/browser`). When one
-//! is missing, `Browser::start` prints `SKIPPED browser test: …` and returns `None`, unless
-//! `CI=true`, where it panics: CI must really run the browser tests. `REDRESS_CHROMIUM`,
-//! `REDRESS_CHROMEDRIVER` and `REDRESS_AXE_JS` override where each is looked for.
+//! What it needs: `chromium`, `chromedriver` (Debian's `chromium` and `chromium-driver`),
+//! `tests/browser/node_modules/axe-core/axe.min.js` and
+//! `tests/browser/node_modules/html_codesniffer/build/HTMLCS.js` (`npm ci --prefix tests/browser`).
+//! When one is missing, `Browser::start` prints `SKIPPED browser test: …` and returns `None`,
+//! unless `CI=true`, where it panics: CI must really run the browser tests. `REDRESS_CHROMIUM`,
+//! `REDRESS_CHROMEDRIVER`, `REDRESS_AXE_JS` and `REDRESS_HTMLCS_JS` override where each is looked
+//! for.
 
 #![allow(dead_code)]
 
@@ -48,6 +52,21 @@ const CHROMIUM_ARGS: [&str; 10] = [
     "--disable-quic",
     "--window-size=1280,1024",
 ];
+
+/// The HTML_CodeSniffer standard run on every page: WCAG 2.x level AA, as axe's tags above.
+pub const HTMLCS_STANDARD: &str = "WCAG2AA";
+
+/// HTML_CodeSniffer errors not counted as failures: (code, words the message contains, why).
+/// One list, so that a false positive silences that one message and never the engine.
+pub const HTMLCS_IGNORED: &[(&str, &str, &str)] = &[(
+    "WCAG2AA.Principle1.Guideline1_3.1_3_5.H98",
+    "Invalid autocomplete value: username.",
+    // HTML_CodeSniffer follows HTML 5.2's table, where `username` belongs to text inputs only.
+    // The HTML standard since added an e-mail input to its control group, so that a sign-in
+    // field can be both `type="email"` (the right keyboard) and `autocomplete="username"` (what
+    // password managers look for); axe-core agrees (its autocomplete-appropriate rule).
+    "username on an email input is valid HTML",
+)];
 
 /// How long `submit` and `wait_until` wait for the page by default.
 const PAGE_WAIT: Duration = Duration::from_secs(20);
@@ -109,6 +128,31 @@ impl fmt::Display for Violation {
     }
 }
 
+/// One error HTML_CodeSniffer reported on the page (its warnings and notices are advice that
+/// needs a person's judgement, so they are not collected).
+#[derive(Debug, Clone)]
+pub struct HtmlcsError {
+    /// The sniff's code, e.g. `WCAG2AA.Principle1.Guideline1_3.1_3_1.F68`.
+    pub code: String,
+    pub message: String,
+    /// A CSS path to the element, for finding it.
+    pub target: String,
+    /// The element's HTML, cut short.
+    pub html: String,
+}
+
+impl fmt::Display for HtmlcsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "[error] {}", self.code)?;
+        writeln!(f, "    at {}", self.target)?;
+        writeln!(f, "       {}", self.html)?;
+        for line in self.message.lines() {
+            writeln!(f, "       | {line}")?;
+        }
+        Ok(())
+    }
+}
+
 /// A running chromedriver with one Chromium session. Dropping it ends both.
 pub struct Browser {
     http: ureq::Agent,
@@ -118,6 +162,7 @@ pub struct Browser {
     /// The Chromium profile and chromedriver's log; removed on drop.
     dir: tempfile::TempDir,
     axe_js: PathBuf,
+    htmlcs_js: PathBuf,
 }
 
 /// An element of the current page, as WebDriver refers to it.
@@ -156,7 +201,7 @@ fn unavailable(missing: &[String]) -> Option<Browser> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!(
             "CI=true, so this browser test may not be skipped: {what} \
-             (.ci/run installs chromium, chromium-driver and axe-core)"
+             (.ci/run installs chromium, chromium-driver, axe-core and html_codesniffer)"
         );
     }
     // In one write straight to the process's stderr, past the test harness's capture, so that
@@ -204,7 +249,8 @@ fn send(http: &ureq::Agent, method: &str, url: &str, body: Option<&Value>) -> Re
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium session, or returns `None` (after printing
-    /// `SKIPPED browser test: …`) when Chromium, chromedriver or axe-core is not installed.
+    /// `SKIPPED browser test: …`) when Chromium, chromedriver, axe-core or HTML_CodeSniffer is
+    /// not installed.
     /// With `CI=true` a missing piece is a panic instead. A failure to start what is installed
     /// is always a panic.
     pub fn start() -> Option<Browser> {
@@ -215,6 +261,11 @@ impl Browser {
             None => {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/node_modules/axe-core/axe.min.js")
             }
+        };
+        let htmlcs_js = match std::env::var_os("REDRESS_HTMLCS_JS") {
+            Some(p) => PathBuf::from(p),
+            None => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/browser/node_modules/html_codesniffer/build/HTMLCS.js"),
         };
         let mut missing = Vec::new();
         if let Err(e) = &chromium {
@@ -227,14 +278,20 @@ impl Browser {
             missing
                 .push(format!("axe-core: {} is missing (npm ci --prefix tests/browser)", axe_js.display()));
         }
+        if !htmlcs_js.is_file() {
+            missing.push(format!(
+                "HTML_CodeSniffer: {} is missing (npm ci --prefix tests/browser)",
+                htmlcs_js.display()
+            ));
+        }
         let (Ok(chromium), Ok(driver)) = (chromium, driver) else { return unavailable(&missing) };
         if !missing.is_empty() {
             return unavailable(&missing);
         }
-        Some(Self::launch(&chromium, &driver, axe_js))
+        Some(Self::launch(&chromium, &driver, axe_js, htmlcs_js))
     }
 
-    fn launch(chromium: &Path, driver_bin: &Path, axe_js: PathBuf) -> Browser {
+    fn launch(chromium: &Path, driver_bin: &Path, axe_js: PathBuf, htmlcs_js: PathBuf) -> Browser {
         let dir = tempfile::Builder::new().prefix("redress-browser-").tempdir().unwrap();
         let profile = dir.path().join("profile");
         std::fs::create_dir(&profile).unwrap();
@@ -316,7 +373,7 @@ impl Browser {
                 );
             }
         };
-        Browser { http, session: format!("{base}/session/{session}"), driver, dir, axe_js }
+        Browser { http, session: format!("{base}/session/{session}"), driver, dir, axe_js, htmlcs_js }
     }
 
     /// One WebDriver command on this session, e.g. `("GET", "/title", None)`.
@@ -573,14 +630,174 @@ impl Browser {
             .collect()
     }
 
-    /// Runs axe (WCAG 2.1 AA) and panics, listing every violation, if there is any. `label`
-    /// says which page or state this is.
-    pub fn assert_accessible(&self, label: &str) {
+    /// Runs HTML_CodeSniffer's WCAG2AA standard on the current page and returns its errors,
+    /// less those in `HTMLCS_IGNORED`.
+    pub fn htmlcs(&self) -> Vec<HtmlcsError> {
+        let loaded = self.execute("return typeof window.HTMLCS === 'object'", &[]);
+        if loaded != true {
+            let source = std::fs::read_to_string(&self.htmlcs_js)
+                .unwrap_or_else(|e| panic!("could not read {}: {e}", self.htmlcs_js.display()));
+            // HTMLCS.js is a UMD bundle that copies its globals onto `this`: called with the
+            // window as `this` it sets window.HTMLCS and the standards beside it.
+            // Its 1.3.5 sniff asks for "1_3_5_H98.InvalidAutoComplete_…" messages, but its
+            // English words are spelled "InvalidAutocomplete_…": without the copies below, an
+            // autocomplete error stops the whole run with a TypeError instead of being reported.
+            let script = format!(
+                "(function () {{\n{source}\n}}).call(window);
+                 const en = window.translation && window.translation.en;
+                 for (const key of Object.keys(en || {{}})) {{
+                   const spelled = key.replace('H98.InvalidAutocomplete_', 'H98.InvalidAutoComplete_');
+                   if (!(spelled in en)) en[spelled] = en[key];
+                 }}
+                 return typeof window.HTMLCS === 'object';"
+            );
+            let ok = self.execute(&script, &[]);
+            assert!(
+                ok == true,
+                "injecting HTML_CodeSniffer into {} did not define window.HTMLCS",
+                self.url()
+            );
+        }
+        let result = self.execute_async(
+            "const done = arguments[arguments.length - 1];
+             const [standard, ignored] = arguments;
+             const path = el => {
+               const parts = [];
+               for (let e = el; e && e.nodeType === 1 && parts.length < 5; e = e.parentElement) {
+                 let part = e.localName;
+                 if (e.id) { parts.unshift(part + '#' + e.id); break; }
+                 if (e.classList.length) part += '.' + Array.from(e.classList).join('.');
+                 const same = e.parentElement
+                   ? Array.from(e.parentElement.children).filter(c => c.localName === e.localName)
+                   : [];
+                 if (same.length > 1) part += ':nth-of-type(' + (same.indexOf(e) + 1) + ')';
+                 parts.unshift(part);
+               }
+               return parts.join(' > ') || (el && el.nodeName) || '?';
+             };
+             const html = el => {
+               const h = el && el.nodeType === 1 ? el.outerHTML
+                 : el && el.documentElement ? '<html lang=\"' + el.documentElement.lang + '\"> (the document)'
+                 : String(el && el.nodeName);
+               return h.length > 300 ? h.slice(0, 300) + '…' : h;
+             };
+             try {
+               window.HTMLCS.process(standard, document, () => {
+                 try {
+                   done({ errors: window.HTMLCS.getMessages()
+                     .filter(m => m.type === window.HTMLCS.ERROR)
+                     .filter(m => !ignored.some(([code, words]) => m.code === code && m.msg.includes(words)))
+                     .map(m => ({ code: m.code, message: m.msg, target: path(m.element), html: html(m.element) })) });
+                 } catch (e) { done({ error: String((e && e.stack) || e) }); }
+               }, () => done({ error: 'the standard ' + standard + ' did not load' }), 'en');
+             } catch (e) { done({ error: String((e && e.stack) || e) }); }",
+            &[json!(HTMLCS_STANDARD), json!(HTMLCS_IGNORED.iter().map(|(code, words, _)| [*code, *words]).collect::<Vec<_>>())],
+        );
+        if let Some(e) = result.get("error") {
+            panic!("HTML_CodeSniffer failed on {}: {}", self.url(), e.as_str().unwrap_or_default());
+        }
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        result["errors"]
+            .as_array()
+            .expect("HTML_CodeSniffer's errors")
+            .iter()
+            .map(|m| HtmlcsError {
+                code: text(&m["code"]),
+                message: text(&m["message"]),
+                target: text(&m["target"]),
+                html: text(&m["html"]),
+            })
+            .collect()
+    }
+
+    /// What neither engine checks: headings that skip a level (an h3 straight after an h1, or
+    /// a page whose first heading is not an h1), and two forms with the same accessible name,
+    /// which a screen reader's list of forms cannot tell apart. The name is the aria-label, the
+    /// text aria-labelledby points to, or else the submit button's words.
+    pub fn structure_faults(&self) -> Vec<String> {
+        let found = self.execute(
+            "const faults = [];
+             const describe = e => e.outerHTML.length > 160 ? e.outerHTML.slice(0, 160) + '…' : e.outerHTML;
+             let previous = 0;
+             for (const h of document.querySelectorAll('h1, h2, h3, h4, h5, h6')) {
+               const level = Number(h.localName.slice(1));
+               if (level > previous + 1) {
+                 faults.push(`heading level skipped: h${level} after ${previous ? 'h' + previous : 'the start of the page'}: ${describe(h)}`);
+               }
+               previous = level;
+             }
+             const words = s => (s || '').replace(/\\s+/g, ' ').trim();
+             const formName = f => {
+               if (f.getAttribute('aria-labelledby')) {
+                 return words(f.getAttribute('aria-labelledby').split(/\\s+/)
+                   .map(id => { const e = document.getElementById(id); return e ? e.textContent : ''; }).join(' '));
+               }
+               if (f.getAttribute('aria-label')) return words(f.getAttribute('aria-label'));
+               const submit = f.querySelector('button:not([type]), button[type=submit], input[type=submit]');
+               return submit ? words(submit.localName === 'input' ? submit.value : submit.textContent) : '';
+             };
+             const seen = new Map();
+             for (const f of document.querySelectorAll('form')) {
+               const name = formName(f);
+               if (seen.has(name)) {
+                 faults.push(`two forms share the accessible name ${JSON.stringify(name)}: ${describe(seen.get(name))} and ${describe(f)}`);
+               } else {
+                 seen.set(name, f);
+               }
+             }
+             return faults;",
+            &[],
+        );
+        found.as_array().into_iter().flatten().map(|f| f.as_str().unwrap_or_default().to_string()).collect()
+    }
+
+    /// Every accessibility fault of the current page, from both engines and the structural
+    /// checks, as readable paragraphs; empty when there is none.
+    pub fn accessibility_faults(&self, label: &str) -> Vec<String> {
+        let url = self.url();
+        let mut faults = Vec::new();
         let violations = self.axe();
         if !violations.is_empty() {
-            panic!("{}", accessibility_report(label, &self.url(), &violations));
+            faults.push(accessibility_report(label, &url, &violations));
+        }
+        let errors = self.htmlcs();
+        if !errors.is_empty() {
+            faults.push(htmlcs_report(label, &url, &errors));
+        }
+        let structure = self.structure_faults();
+        if !structure.is_empty() {
+            faults.push(structure_report(label, &url, &structure));
+        }
+        faults
+    }
+
+    /// Runs axe (WCAG 2.1 AA), HTML_CodeSniffer (WCAG2AA) and the structural checks, and
+    /// panics, listing every fault, if there is any. `label` says which page or state this is.
+    pub fn assert_accessible(&self, label: &str) {
+        let faults = self.accessibility_faults(label);
+        if !faults.is_empty() {
+            panic!("{}", faults.join("\n"));
         }
     }
+}
+
+/// A readable list of HTML_CodeSniffer's errors, as `assert_accessible` panics with.
+pub fn htmlcs_report(label: &str, url: &str, errors: &[HtmlcsError]) -> String {
+    let mut report =
+        format!("{label}: {} WCAG2AA error(s) found by HTML_CodeSniffer on {url}\n", errors.len());
+    for e in errors {
+        report.push_str(&e.to_string());
+    }
+    report
+}
+
+/// A readable list of the structural faults, as `assert_accessible` panics with.
+pub fn structure_report(label: &str, url: &str, faults: &[String]) -> String {
+    let mut report = format!("{label}: {} structural fault(s) on {url}\n", faults.len());
+    for f in faults {
+        report.push_str(&format!("[structure] {f}\n"));
+    }
+    report
 }
 
 /// A readable list of violations, as `assert_accessible` panics with.
