@@ -65,7 +65,11 @@ fn the_whole_ladder_in_a_browser() {
     browser.submit("form[action='/setup'] button[type=submit]");
     assert!(browser.url().contains("/sign-in"), "{}", browser.url());
     sign_in(&browser, &app, ADMIN);
-    browser.assert_accessible("the empty work queue");
+    assert!(
+        browser.source().contains("Getting started"),
+        "the admin's first screen lists what is left to do"
+    );
+    browser.assert_accessible("the empty work queue, with what is left to set up");
 
     // An address that does not exist, signed in: the error page within the staff pages.
     browser.goto(&app.url("/staff/no-such-page"));
@@ -111,6 +115,14 @@ fn the_whole_ladder_in_a_browser() {
     browser.goto(&app.url("/staff/admin/log"));
     assert!(browser.source().contains("gave a role to"), "the log lists the roles given");
     browser.assert_accessible("the organisation log");
+    browser.goto(&app.url("/staff/admin/accessibility"));
+    browser.assert_accessible("writing the accessibility statement");
+    browser.goto(&app.url("/staff/admin/tokens"));
+    browser.fill("#label", "browser script");
+    browser.submit("form[action='/staff/admin/tokens'] button[type=submit]");
+    browser.click("a[href$='/revoke']");
+    assert!(browser.text("h1").starts_with("Revoke the API token"), "{}", browser.text("h1"));
+    browser.assert_accessible("the question before revoking a token");
     sign_out(&browser);
 
     // The moderator records a removal, previewing the notice first.
@@ -148,6 +160,9 @@ fn the_whole_ladder_in_a_browser() {
     browser.submit("form[action$='/appeal'] button[type=submit]");
     assert!(browser.source().contains("Appeal lodged"));
     browser.assert_accessible("the poster's page after appealing");
+    // Withdrawing without ticking the confirmation is refused, and nothing changes.
+    browser.submit("form[action$='/withdraw'] button[type=submit]");
+    error_state(&browser, "the withdrawal without its confirmation");
 
     // The moderator rejects the appeal.
     browser.goto(&app.url("/staff"));
@@ -232,6 +247,10 @@ fn the_whole_ladder_in_a_browser() {
     browser.assert_accessible("the not-found page");
     browser.goto(&app.url("/"));
     browser.assert_accessible("the home page");
+    browser.goto(&app.url("/o/penrith"));
+    browser.assert_accessible("the procedure page");
+    browser.goto(&app.url("/o/penrith/accessibility"));
+    browser.assert_accessible("the accessibility statement");
     browser.goto(&app.url("/sign-in"));
     browser.fill("#email", SECRETARY);
     browser.fill("#password", "not the password");

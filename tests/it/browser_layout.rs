@@ -296,6 +296,10 @@ fn every_page_reflows_from_320_px_to_desktop() {
     // The public pages.
     browser.goto(&app.url("/"));
     check_page(&browser, "the home page", &mut faults);
+    browser.goto(&app.url("/o/penrith"));
+    check_page(&browser, "the procedure page", &mut faults);
+    browser.goto(&app.url("/o/penrith/accessibility"));
+    check_page(&browser, "the accessibility statement", &mut faults);
     browser.goto(&app.url("/o/penrith/report"));
     check_page(&browser, "the complaint form", &mut faults);
     browser.submit("form[action$='/report'] button[type=submit]");
@@ -359,6 +363,7 @@ fn every_page_reflows_from_320_px_to_desktop() {
         ("/staff/admin/users", "staff and roles"),
         ("/staff/admin/tokens", "API tokens"),
         ("/staff/admin/log", "the organisation log"),
+        ("/staff/admin/accessibility", "writing the accessibility statement"),
         ("/orgs", "choosing an organisation"),
         ("/staff/cases/PEN-2099-9999", "the staff not-found page"),
     ] {
