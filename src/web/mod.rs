@@ -8,7 +8,14 @@ macro_rules! routes {
         pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
 
         pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
-            $(cfg.route($path, actix_web::web::$method().to($handler));)*
+            $(
+                cfg.route($path, actix_web::web::$method().to($handler));
+                // A page answers HEAD as it answers GET (the server sends no body), as
+                // link checkers and monitors expect.
+                if stringify!($method) == "get" {
+                    cfg.route($path, actix_web::web::head().to($handler));
+                }
+            )*
         }
     };
 }

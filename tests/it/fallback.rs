@@ -236,3 +236,18 @@ fn a_form_that_cannot_be_read_is_a_page() {
         send(&app, Some(&web), "POST", &format!("{case_page}/notes"), Some(("text/plain", b"note=hi")));
     assert_error_page(&answer, 400, &[&case_page, "/staff", "/"], "a staff form sent as plain text");
 }
+
+/// HEAD is answered as GET is, without a body, as link checkers and monitors expect; a form's
+/// address still refuses it.
+#[test]
+fn pages_answer_head_as_they_answer_get() {
+    let app = TestApp::start();
+    app.setup();
+    for path in ["/", "/sign-in", "/o/penrith", "/o/penrith/report"] {
+        let (get, head) = (send(&app, None, "GET", path, None), send(&app, None, "HEAD", path, None));
+        assert_eq!((get.status, head.status), (200, 200), "{path}");
+        assert!(head.body.is_empty(), "{path}: HEAD has no body");
+        assert_eq!(head.header("content-type"), get.header("content-type"), "{path}");
+    }
+    assert_eq!(send(&app, None, "HEAD", "/c/x/appeal", None).status, 405);
+}
