@@ -304,3 +304,66 @@ fn the_admins_first_screen_lists_what_is_left_to_do() {
     app.record_removal(&cast_token, json!({}));
     assert!(admin.get("/staff").texts("ol.tasks").is_empty());
 }
+
+/// The states the other tests do not reach: a question asked and answered, a withdrawal, the
+/// reported content removed, and what the deadline sweep leaves (an overdue answer, a case
+/// closed with no appeal, one closed when the time to escalate ran out).
+#[test]
+fn the_remaining_states_read_plainly() {
+    let r = Readers::new();
+    let (app, cast) = (&r.app, &r.cast);
+    let removal = |n: u32| {
+        let (_, case) =
+            app.record_removal(&cast.moderator, json!({"author_email": format!("p{n}@poster.example")}));
+        let reference = case["reference"].as_str().unwrap().to_string();
+        let link = app.mail_to(&format!("p{n}@poster.example"), "your post was removed").link().unwrap();
+        (reference, link)
+    };
+    let appeal = |link: &str| {
+        let (status, _, _) = app.post_form(&format!("{}/appeal", path_of(link)), &[("appeal", "Please.")]);
+        assert_eq!(status, 303);
+    };
+
+    let (asked, asked_link) = removal(1);
+    appeal(&asked_link);
+    r.api(
+        &cast.moderator,
+        &format!("/api/v1/cases/{asked}/request-info"),
+        json!({"question": "Which post?"}),
+    );
+    r.read("a question asked", &asked_link, &asked);
+    app.post_form(&format!("{}/information", path_of(&asked_link)), &[("information", "The first one.")]);
+    r.read("a question answered", &asked_link, &asked);
+
+    let (withdrawn, withdrawn_link) = removal(2);
+    appeal(&withdrawn_link);
+    app.post_form(&format!("{}/withdraw", path_of(&withdrawn_link)), &[("reason", ""), ("confirm", "yes")]);
+    r.read("withdrawn", &withdrawn_link, &withdrawn);
+
+    let (status, _, _) = app.post_form("/o/penrith/report", COMPLAINT);
+    assert_eq!(status, 201);
+    let ack = app.mail_to("robin@reporter.example", "we have your report");
+    let (removed_link, removed) =
+        (ack.link().unwrap(), ack.subject.split(['(', ')']).nth(1).unwrap().to_string());
+    r.api(
+        &cast.moderator,
+        &format!("/api/v1/cases/{removed}/response"),
+        json!({"outcome": "remove", "reasons": "Personal."}),
+    );
+    r.read("the reported content removed", &removed_link, &removed);
+
+    let (late, late_link) = removal(3);
+    appeal(&late_link);
+    let (lapsed, lapsed_link) = removal(4);
+    let later = (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339();
+    app.cli_ok(&["sweep", "--now", &later]);
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{late}"), Some(&cast.moderator), None);
+    assert_eq!(case["overdue"], true, "{case}");
+    r.read("an answer overdue", &late_link, &late);
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{lapsed}"), Some(&cast.moderator), None);
+    assert_eq!(case["state"], "closed_no_appeal", "{case}");
+    r.read("closed with no appeal", &lapsed_link, &lapsed);
+    let (_, case) = app.api("GET", &format!("/api/v1/cases/{removed}"), Some(&cast.moderator), None);
+    assert_eq!(case["state"], "closed", "{case}");
+    r.read("closed when the time to escalate ran out", &removed_link, &removed);
+}
