@@ -11,6 +11,26 @@
       if (field) { e.preventDefault(); field.focus(); }
     });
   });
+  // A copy button beside text meant to be pasted elsewhere; without the script the text is
+  // still there to select.
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = document.querySelector("[data-copied='" + button.getAttribute("data-copy") + "']");
+    if (!field) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var done = function () { if (status) { status.textContent = "Copied"; } };
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText(field.value).then(done, function () {
+          field.select();
+          if (document.execCommand("copy")) { done(); }
+        });
+      } else {
+        field.select();
+        if (document.execCommand("copy")) { done(); }
+      }
+    });
+  });
   // Character counts on long fields.
   document.querySelectorAll("textarea[data-maxlength]").forEach(function (field) {
     var max = parseInt(field.getAttribute("data-maxlength"), 10);

@@ -23,6 +23,7 @@ diesel::table! {
         committee_reminder_days -> Integer,
         info_answer_days -> Integer,
         accessibility_statement -> Nullable<Text>,
+        public_note -> Nullable<Text>,
     }
 }
 

@@ -23,10 +23,11 @@ pub enum OrgChange {
     TokenIssued,
     TokenRevoked,
     StatementChanged,
+    PublicNoteChanged,
 }
 
 impl OrgChange {
-    pub const ALL: [OrgChange; 9] = [
+    pub const ALL: [OrgChange; 10] = [
         OrgChange::SettingsChanged,
         OrgChange::ClosureAdded,
         OrgChange::RuleAdded,
@@ -36,6 +37,7 @@ impl OrgChange {
         OrgChange::TokenIssued,
         OrgChange::TokenRevoked,
         OrgChange::StatementChanged,
+        OrgChange::PublicNoteChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +51,7 @@ impl OrgChange {
             OrgChange::TokenIssued => "token_issued",
             OrgChange::TokenRevoked => "token_revoked",
             OrgChange::StatementChanged => "statement_changed",
+            OrgChange::PublicNoteChanged => "public_note_changed",
         }
     }
 
@@ -68,6 +71,7 @@ impl OrgChange {
             OrgChange::TokenIssued => "issued an API token",
             OrgChange::TokenRevoked => "revoked an API token",
             OrgChange::StatementChanged => "rewrote the accessibility statement",
+            OrgChange::PublicNoteChanged => "reworded the public note left where a comment was removed",
         }
     }
 }

@@ -116,6 +116,7 @@ pub fn org_from_input(c: &mut Checker, input: OrgInput, now: DateTime<Utc>) -> O
         committee_reminder_days: 2,
         info_answer_days: 5,
         accessibility_statement: None,
+        public_note: None,
     }
 }
 

@@ -51,10 +51,7 @@ pub fn procedure(org: &Organisation) -> Procedure {
 
 /// The organisation's accessibility statement: the one its admin wrote, or the model.
 pub fn accessibility_statement(org: &Organisation, base_url: &str) -> String {
-    match &org.accessibility_statement {
-        Some(own) => own.clone(),
-        None => model_statement(org, base_url),
-    }
+    OrgText::Statement.current(org, base_url)
 }
 
 /// Redress's model statement, in the shape of GOV.UK's, filled in with what Redress knows of
@@ -89,23 +86,84 @@ This statement was first prepared on {since}. [Give the date of the last review.
     )
 }
 
-/// Keeps the organisation's own statement; an empty one puts the model back.
-pub fn set_accessibility_statement(
+/// A text an organisation writes for the public, with Redress's model until it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgText {
+    /// The accessibility statement of its public pages.
+    Statement,
+    /// The note a moderator leaves where a comment was removed.
+    PublicNote,
+}
+
+/// The model public note. `{rules}` becomes the rules a case cites ("rule 3a"), `{procedure}`
+/// the address of the organisation's procedure page.
+pub const MODEL_NOTE: &str =
+    "A comment here was removed because it broke {rules} of our social media policy. How we moderate comments, and how to appeal: {procedure}";
+
+impl OrgText {
+    fn max(self) -> usize {
+        match self {
+            OrgText::Statement => validate::TEXT_MAX,
+            OrgText::PublicNote => 1_000,
+        }
+    }
+
+    /// The organisation's own wording, if it has one.
+    pub fn own(self, org: &Organisation) -> Option<&str> {
+        match self {
+            OrgText::Statement => org.accessibility_statement.as_deref(),
+            OrgText::PublicNote => org.public_note.as_deref(),
+        }
+    }
+
+    /// What the organisation's admin edits: its own wording, or the model.
+    pub fn current(self, org: &Organisation, base_url: &str) -> String {
+        match (self.own(org), self) {
+            (Some(own), _) => own.to_string(),
+            (None, OrgText::Statement) => model_statement(org, base_url),
+            (None, OrgText::PublicNote) => MODEL_NOTE.to_string(),
+        }
+    }
+}
+
+/// Keeps the organisation's own wording of `kind`; an empty one puts the model back.
+pub fn set_org_text(
     conn: &mut DbConnection,
     org: &Organisation,
+    kind: OrgText,
     text: &str,
     by: ChangedBy,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     let mut c = Checker::new();
-    let text = c.optional("statement", Some(text), validate::TEXT_MAX);
+    let text = c.optional("text", Some(text), kind.max());
     c.finish()?;
     let text = text.filter(|t| !t.trim().is_empty());
     write_tx(conn, |conn| {
-        store::set_accessibility_statement(conn, &org.id, text.as_deref())?;
-        let what = if text.is_some() { "their own words" } else { "the model statement" };
-        log_change(conn, &org.id, by, OrgChange::StatementChanged, what, None, now)
+        let change = match kind {
+            OrgText::Statement => {
+                store::set_accessibility_statement(conn, &org.id, text.as_deref())?;
+                OrgChange::StatementChanged
+            }
+            OrgText::PublicNote => {
+                store::set_public_note(conn, &org.id, text.as_deref())?;
+                OrgChange::PublicNoteChanged
+            }
+        };
+        let what = if text.is_some() { "their own words" } else { "the model" };
+        log_change(conn, &org.id, by, change, what, None, now)
     })
+}
+
+/// The public note for a removal, filled in: the rules it cites and the procedure's address.
+pub fn public_note(org: &Organisation, codes: &[&str], base_url: &str) -> String {
+    let rules = match codes {
+        [] => "our rules".to_string(),
+        [one] => format!("rule {one}"),
+        [init @ .., last] => format!("rules {} and {last}", init.join(", ")),
+    };
+    let template = OrgText::PublicNote.own(org).unwrap_or(MODEL_NOTE);
+    template.replace("{rules}", &rules).replace("{procedure}", &format!("{base_url}/o/{}", org.slug))
 }
 
 /// One thing an admin has to do before the organisation is ready for the public.

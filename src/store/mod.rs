@@ -44,6 +44,9 @@ pub struct Organisation {
     /// As the admin wrote it; none for the model statement.
     #[serde(default)]
     pub accessibility_statement: Option<String>,
+    /// The public note's wording, as the admin wrote it; none for the model.
+    #[serde(default)]
+    pub public_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]

@@ -106,6 +106,14 @@ pub fn set_accessibility_statement(
     Ok(())
 }
 
+/// Keeps the organisation's wording of the public note; none puts the model back.
+pub fn set_public_note(conn: &mut DbConnection, org_id: &OrgId, text: Option<&str>) -> QueryResult<()> {
+    diesel::update(organisations::table.find(org_id))
+        .set(organisations::public_note.eq(text))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// How far an organisation has got with setting itself up: its rules, its moderators, and
 /// whether any case has been opened (each a look-up along an index of the organisation's).
 pub fn setup_progress(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<(bool, bool, bool)> {

@@ -51,6 +51,8 @@ done! {
     TokenRevoked => "token-revoked", "API token revoked", "Anything using it is refused from now on.";
     StatementSaved => "statement", "Accessibility statement saved",
         "The public page shows it from now on.";
+    PublicNoteSaved => "public-note", "Public note saved",
+        "Case pages offer it in these words from now on.";
     SignedOut => "signed-out", "You have signed out", "";
     SetUp => "set-up", "Redress is set up",
         "Sign in with the email address and password you chose.";

@@ -75,6 +75,7 @@ fn page_link_text(pattern: &str) -> Option<&'static str> {
         "/o/{slug}" => "Go to how complaints and appeals are handled",
         "/o/{slug}/accessibility" => "Go to the accessibility statement",
         "/staff/admin/accessibility" => "Go to the accessibility statement",
+        "/staff/admin/public-note" => "Go to the public note",
         _ => return None,
     })
 }

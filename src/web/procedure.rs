@@ -7,11 +7,11 @@ use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde::Serialize;
 
-use super::render::{Admin, AdminForm, Page};
+use super::render::{Admin, AdminForm, Page, StaffPage};
 use super::{form_errors, page_error, AppState};
 use crate::db;
 use crate::error::{AppError, FieldErrors};
-use crate::services::procedure::{self, Procedure};
+use crate::services::procedure::{self, OrgText, Procedure};
 use crate::services::ChangedBy;
 use crate::store;
 use crate::web::banner::Done;
@@ -21,6 +21,8 @@ routes! {
     get "/o/{slug}/accessibility" => statement_page,
     get "/staff/admin/accessibility" => statement_form,
     post "/staff/admin/accessibility" => statement_submit,
+    get "/staff/admin/public-note" => note_form,
+    post "/staff/admin/public-note" => note_submit,
 }
 
 #[derive(Serialize)]
@@ -84,50 +86,97 @@ async fn statement_page(state: web::Data<AppState>, path: web::Path<String>) -> 
     .await
 }
 
+/// How each of the organisation's public texts is edited: its address, its page's words and
+/// the banner after saving.
+struct TextPage {
+    kind: OrgText,
+    path: &'static str,
+    title: &'static str,
+    label: &'static str,
+    done: Done,
+}
+
+const STATEMENT: TextPage = TextPage {
+    kind: OrgText::Statement,
+    path: "/staff/admin/accessibility",
+    title: "Accessibility statement",
+    label: "The statement",
+    done: Done::StatementSaved,
+};
+
+const PUBLIC_NOTE: TextPage = TextPage {
+    kind: OrgText::PublicNote,
+    path: "/staff/admin/public-note",
+    title: "Public note",
+    label: "The note",
+    done: Done::PublicNoteSaved,
+};
+
 #[derive(Serialize)]
-struct StatementFormView {
-    statement: String,
+struct TextFormView {
+    heading: &'static str,
+    rows: &'static str,
+    path: &'static str,
+    label: &'static str,
+    text: String,
     own: bool,
+    is_statement: bool,
     slug: String,
     max_text: usize,
     #[serde(flatten)]
     form: serde_json::Value,
 }
 
-fn statement_form_page(page: &super::render::StaffPage, text: Option<String>, errors: &FieldErrors) -> Page {
+fn text_form_page(page: &StaffPage, which: &TextPage, text: Option<String>, errors: &FieldErrors) -> Page {
     let org = page.session.org();
-    let base = &page.state.services.base_url;
-    let view = StatementFormView {
-        statement: text.unwrap_or_else(|| procedure::accessibility_statement(org, base)),
-        own: org.accessibility_statement.is_some(),
+    let view = TextFormView {
+        heading: which.title,
+        rows: if which.kind == OrgText::Statement { "24" } else { "4" },
+        path: which.path,
+        label: which.label,
+        text: text.unwrap_or_else(|| which.kind.current(org, &page.state.services.base_url)),
+        own: which.kind.own(org).is_some(),
+        is_statement: which.kind == OrgText::Statement,
         slug: org.slug.clone(),
-        max_text: crate::validate::TEXT_MAX,
-        form: form_errors(errors, &[("statement", "The statement")]),
+        max_text: if which.kind == OrgText::Statement { crate::validate::TEXT_MAX } else { 1_000 },
+        form: form_errors(errors, &[("text", which.label)]),
     };
     let (status, title) = if errors.is_empty() {
-        (StatusCode::OK, "Accessibility statement")
+        (StatusCode::OK, which.title.to_string())
     } else {
-        (StatusCode::UNPROCESSABLE_ENTITY, "Error: Accessibility statement")
+        (StatusCode::UNPROCESSABLE_ENTITY, format!("Error: {}", which.title))
     };
-    Ok(page.page(status, "admin/accessibility", title, view))
+    Ok(page.page(status, "admin/org_text", &title, view))
 }
 
-async fn statement_form(admin: Admin) -> Page {
-    statement_form_page(&admin, None, &FieldErrors::new())
-}
-
-async fn statement_submit(form: AdminForm) -> Page {
-    let (staff, text) = (form.session.staff(), form.get("statement"));
+async fn text_submit(form: AdminForm, which: &'static TextPage) -> Page {
+    let (staff, text) = (form.session.staff(), form.get("text"));
     let t = text.clone();
     let saved = form
-        .attempt("statement", move |conn| {
-            procedure::set_accessibility_statement(conn, &staff.org, &t, ChangedBy::Staff(&staff), Utc::now())
+        .attempt("text", move |conn| {
+            procedure::set_org_text(conn, &staff.org, which.kind, &t, ChangedBy::Staff(&staff), Utc::now())
         })
         .await?;
     match saved {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header(("Location", Done::StatementSaved.at("/staff/admin/accessibility")))
-            .finish()),
-        Err(errors) => statement_form_page(&form, Some(text), &errors),
+        Ok(()) => {
+            Ok(HttpResponse::SeeOther().insert_header(("Location", which.done.at(which.path))).finish())
+        }
+        Err(errors) => text_form_page(&form, which, Some(text), &errors),
     }
+}
+
+async fn statement_form(admin: Admin) -> Page {
+    text_form_page(&admin, &STATEMENT, None, &FieldErrors::new())
+}
+
+async fn statement_submit(form: AdminForm) -> Page {
+    text_submit(form, &STATEMENT).await
+}
+
+async fn note_form(admin: Admin) -> Page {
+    text_form_page(&admin, &PUBLIC_NOTE, None, &FieldErrors::new())
+}
+
+async fn note_submit(form: AdminForm) -> Page {
+    text_submit(form, &PUBLIC_NOTE).await
 }

@@ -117,6 +117,8 @@ fn the_whole_ladder_in_a_browser() {
     browser.assert_accessible("the organisation log");
     browser.goto(&app.url("/staff/admin/accessibility"));
     browser.assert_accessible("writing the accessibility statement");
+    browser.goto(&app.url("/staff/admin/public-note"));
+    browser.assert_accessible("wording the public note");
     browser.goto(&app.url("/staff/admin/tokens"));
     browser.fill("#label", "browser script");
     browser.submit("form[action='/staff/admin/tokens'] button[type=submit]");
@@ -146,6 +148,11 @@ fn the_whole_ladder_in_a_browser() {
     assert!(browser.url().contains("/staff/cases/PEN-"), "{}", browser.url());
     let case_url = browser.url();
     browser.assert_accessible("the new case");
+    // The public note's copy button is the script's to show: the note itself needs none.
+    let shown = browser.execute("return !document.querySelector('button[data-copy]').hidden", &[]);
+    assert_eq!(shown, serde_json::Value::Bool(true), "the copy button is shown");
+    browser.click("button[data-copy]");
+    browser.wait_until("the note copied", |b| b.text("[data-copied]") == "Copied");
 
     // The poster opens the link in the email the SMTP server received, and appeals.
     let notice = app.mail_to("pat@poster.example", "your post was removed");

@@ -1057,7 +1057,13 @@ fn fuzz_staff_form_routes() {
             120,
         ),
         route("/staff/admin/tokens", &admin, form(&[("email", MODERATOR), ("label", "fuzz")]), 150),
-        route("/staff/admin/accessibility", &admin, form(&[("statement", "Our own statement.")]), 80),
+        route("/staff/admin/accessibility", &admin, form(&[("text", "Our own statement.")]), 80),
+        route(
+            "/staff/admin/public-note",
+            &admin,
+            form(&[("text", "Removed under {rules}: {procedure}")]),
+            80,
+        ),
         route(
             &format!("/staff/admin/tokens/{victim_token}/revoke"),
             &admin,
@@ -1283,6 +1289,7 @@ const FUZZED: &[&str] = &[
     "/staff/admin/tokens",
     "/staff/admin/tokens/{id}/revoke",
     "/staff/admin/accessibility",
+    "/staff/admin/public-note",
     "/c/{token}/appeal",
     "/c/{token}/escalate",
     "/c/{token}/withdraw",

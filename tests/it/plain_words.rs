@@ -251,7 +251,7 @@ fn an_admin_writes_the_accessibility_statement() {
     let saved = admin.submit(
         "/staff/admin/accessibility",
         "/staff/admin/accessibility",
-        &[("statement", "Our own statement, reviewed in March.")],
+        &[("text", "Our own statement, reviewed in March.")],
     );
     assert_eq!(saved.location.as_deref(), Some("/staff/admin/accessibility?done=statement"));
     assert_eq!(
@@ -264,11 +264,11 @@ fn an_admin_writes_the_accessibility_statement() {
 
     let too_long = "x".repeat(20_001);
     let refused =
-        admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("statement", &too_long)]);
+        admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("text", &too_long)]);
     assert_eq!(refused.status, 422);
-    assert!(refused.has("href=\"#statement\""), "{}", refused.body);
+    assert!(refused.has("href=\"#text\""), "{}", refused.body);
 
-    admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("statement", "  ")]);
+    admin.submit("/staff/admin/accessibility", "/staff/admin/accessibility", &[("text", "  ")]);
     let (_, page) = app.get_page("/o/penrith/accessibility");
     assert!(page.contains("runs these pages with Redress"), "the model is back: {page}");
 }
@@ -366,4 +366,46 @@ fn the_remaining_states_read_plainly() {
     let (_, case) = app.api("GET", &format!("/api/v1/cases/{removed}"), Some(&cast.moderator), None);
     assert_eq!(case["state"], "closed", "{case}");
     r.read("closed when the time to escalate ran out", &removed_link, &removed);
+}
+
+/// Each removal's case page offers the public note to post where the comment was, with the
+/// rules it cites and the procedure's address; an admin can reword it, and saving it empty
+/// puts the model back. A complaint has no note.
+#[test]
+fn a_removal_offers_the_public_note_in_the_organisations_words() {
+    let r = Readers::new();
+    let (app, cast) = (&r.app, &r.cast);
+    let (_, case) = app.record_removal(&cast.moderator, json!({"rule_codes": ["3a", "3e"]}));
+    let reference = case["reference"].as_str().unwrap().to_string();
+    let page = r.moderator.get(&format!("/staff/cases/{reference}"));
+    let note = page.texts("textarea#public-note").concat();
+    let procedure = format!("{}/o/penrith", app.base_url);
+    assert!(note.contains("because it broke rules 3a and 3e of our social media policy"), "{note}");
+    assert!(note.contains(&procedure), "{note}");
+    assert!(page.has("data-copy=\"public-note\""), "the copy button, for the script to show");
+
+    app.set_password(ADMIN, PASSWORD);
+    let admin = WebClient::new(&app.base_url);
+    admin.sign_in(ADMIN, PASSWORD);
+    let saved = admin.submit(
+        "/staff/admin/public-note",
+        "/staff/admin/public-note",
+        &[("text", "Removed by the moderators ({rules}). See {procedure}")],
+    );
+    assert_eq!(saved.location.as_deref(), Some("/staff/admin/public-note?done=public-note"));
+    let note = r.moderator.get(&format!("/staff/cases/{reference}")).texts("textarea#public-note").concat();
+    assert_eq!(note, format!("Removed by the moderators (rules 3a and 3e). See {procedure}"));
+    assert!(admin.get("/staff/admin/log").has("reworded the public note"));
+    let refused =
+        admin.submit("/staff/admin/public-note", "/staff/admin/public-note", &[("text", &"x".repeat(1_001))]);
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    admin.submit("/staff/admin/public-note", "/staff/admin/public-note", &[("text", "")]);
+    let note = r.moderator.get(&format!("/staff/cases/{reference}")).texts("textarea#public-note").concat();
+    assert!(note.starts_with("A comment here was removed"), "the model is back: {note}");
+
+    let (status, _, _) = app.post_form("/o/penrith/report", COMPLAINT);
+    assert_eq!(status, 201);
+    let to_mod = app.mail_to(MODERATOR, "Complaint received");
+    let complaint = to_mod.subject.split_whitespace().find(|w| w.starts_with("PEN-")).unwrap().to_string();
+    assert!(r.moderator.get(&format!("/staff/cases/{complaint}")).texts("textarea#public-note").is_empty());
 }

@@ -112,6 +112,8 @@ struct CasePageView<'a> {
     form: &'a str,
     values: StepValues,
     max_words: usize,
+    /// For a removal: the note to post where the comment was.
+    public_note: Option<String>,
     #[serde(flatten)]
     errors: Value,
 }
@@ -269,7 +271,13 @@ fn render_case(
         ("note", "The note"),
         ("confirm", "Are you sure?"),
     ];
+    let codes: Vec<&str> = view.case.rules.iter().map(|r| r.code.as_str()).collect();
+    let public_note = view
+        .case
+        .is_removal
+        .then(|| services::procedure::public_note(session.org(), &codes, &state.services.base_url));
     let page = CasePageView {
+        public_note,
         view,
         form,
         values: StepValues {
