@@ -31,6 +31,19 @@
       }
     });
   });
+  // A saved reason chosen from the list puts its words in the reasons box, to be edited there;
+  // words already written are kept, with the saved ones after them.
+  document.querySelectorAll("select[data-reason-into]").forEach(function (select) {
+    var box = document.getElementById(select.getAttribute("data-reason-into"));
+    if (!box) { return; }
+    select.addEventListener("change", function () {
+      var option = select.options[select.selectedIndex];
+      var text = option && option.getAttribute("data-text");
+      if (!text) { return; }
+      box.value = box.value.trim() ? box.value.replace(/\s+$/, "") + "\n\n" + text : text;
+      box.dispatchEvent(new Event("input"));
+    });
+  });
   // Character counts on long fields.
   document.querySelectorAll("textarea[data-maxlength]").forEach(function (field) {
     var max = parseInt(field.getAttribute("data-maxlength"), 10);

@@ -213,6 +213,19 @@ diesel::joinable!(cases -> organisations (organisation_id));
 diesel::joinable!(case_tokens -> cases (case_id));
 diesel::joinable!(case_events -> cases (case_id));
 
+diesel::table! {
+    saved_reasons (id) {
+        id -> Text,
+        organisation_id -> Text,
+        step -> Text,
+        title -> Text,
+        body -> Text,
+        rule_codes -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     organisations,
     users,
@@ -229,6 +242,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     trusted_devices,
     sweep_failures,
     org_events,
+    saved_reasons,
 );
 
 diesel::table! {

@@ -88,6 +88,16 @@ text_enum!(
 );
 
 text_enum!(
+    /// The step a saved reason is written for.
+    ReasonStep {
+        Removal => "removal",
+        AppealResponse => "appeal_response",
+        ComplaintResponse => "complaint_response",
+        Decision => "decision",
+    }
+);
+
+text_enum!(
     EventKind {
         RemovalRecorded => "removal_recorded",
         ComplaintReceived => "complaint_received",

@@ -131,6 +131,18 @@ impl EmailTemplate {
     }
 }
 
+impl super::ReasonStep {
+    /// The step, as admins choose it for a saved reason.
+    pub fn words(self) -> &'static str {
+        match self {
+            super::ReasonStep::Removal => "Explaining a removal",
+            super::ReasonStep::AppealResponse => "Answering an appeal",
+            super::ReasonStep::ComplaintResponse => "Answering a complaint",
+            super::ReasonStep::Decision => "A committee decision",
+        }
+    }
+}
+
 impl DueKind {
     /// What the running deadline is, for staff lists: "response due".
     pub fn words(self) -> &'static str {

@@ -24,10 +24,13 @@ pub enum OrgChange {
     TokenRevoked,
     StatementChanged,
     PublicNoteChanged,
+    ReasonAdded,
+    ReasonChanged,
+    ReasonRemoved,
 }
 
 impl OrgChange {
-    pub const ALL: [OrgChange; 10] = [
+    pub const ALL: [OrgChange; 13] = [
         OrgChange::SettingsChanged,
         OrgChange::ClosureAdded,
         OrgChange::RuleAdded,
@@ -38,6 +41,9 @@ impl OrgChange {
         OrgChange::TokenRevoked,
         OrgChange::StatementChanged,
         OrgChange::PublicNoteChanged,
+        OrgChange::ReasonAdded,
+        OrgChange::ReasonChanged,
+        OrgChange::ReasonRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +58,9 @@ impl OrgChange {
             OrgChange::TokenRevoked => "token_revoked",
             OrgChange::StatementChanged => "statement_changed",
             OrgChange::PublicNoteChanged => "public_note_changed",
+            OrgChange::ReasonAdded => "reason_added",
+            OrgChange::ReasonChanged => "reason_changed",
+            OrgChange::ReasonRemoved => "reason_removed",
         }
     }
 
@@ -72,6 +81,9 @@ impl OrgChange {
             OrgChange::TokenRevoked => "revoked an API token",
             OrgChange::StatementChanged => "rewrote the accessibility statement",
             OrgChange::PublicNoteChanged => "reworded the public note left where a comment was removed",
+            OrgChange::ReasonAdded => "added a saved reason",
+            OrgChange::ReasonChanged => "reworded a saved reason",
+            OrgChange::ReasonRemoved => "removed a saved reason",
         }
     }
 }

@@ -6,6 +6,7 @@ mod audit;
 pub mod case;
 mod organisation;
 pub mod procedure;
+pub mod reasons;
 mod rules;
 mod tokens;
 pub mod transfer;

@@ -204,6 +204,20 @@ pub struct OutboxRow {
     pub body_html: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, Deserialize)]
+#[diesel(table_name = saved_reasons)]
+pub struct SavedReason {
+    pub id: String,
+    pub organisation_id: OrgId,
+    pub step: String,
+    pub title: String,
+    pub body: String,
+    /// Codes of the rules it goes with, separated by spaces.
+    pub rule_codes: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
 /// Whether a key from a request could be stored at all. PostgreSQL refuses a NUL in text, even
 /// in a WHERE clause, and validation keeps NULs out of every stored value, so a key holding one
 /// matches nothing: it is answered "not found" on both backends rather than as a database error.

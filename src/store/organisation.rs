@@ -114,6 +114,58 @@ pub fn set_public_note(conn: &mut DbConnection, org_id: &OrgId, text: Option<&st
     Ok(())
 }
 
+/// An organisation's saved reasons, by step and title: a few dozen at most.
+pub fn reasons_of(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<Vec<SavedReason>> {
+    saved_reasons::table
+        .filter(saved_reasons::organisation_id.eq(org_id))
+        .order((saved_reasons::step, saved_reasons::title))
+        .select(SavedReason::as_select())
+        .load(conn)
+}
+
+/// One of the organisation's saved reasons; none when the id is another organisation's.
+pub fn reason_of(conn: &mut DbConnection, org_id: &OrgId, id: &str) -> QueryResult<Option<SavedReason>> {
+    if !storable(id) {
+        return Ok(None);
+    }
+    saved_reasons::table
+        .filter(saved_reasons::id.eq(id))
+        .filter(saved_reasons::organisation_id.eq(org_id))
+        .select(SavedReason::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert_reason(conn: &mut DbConnection, reason: &SavedReason) -> QueryResult<()> {
+    diesel::insert_into(saved_reasons::table).values(reason).execute(conn)?;
+    Ok(())
+}
+
+pub fn update_reason(conn: &mut DbConnection, reason: &SavedReason) -> QueryResult<usize> {
+    diesel::update(
+        saved_reasons::table
+            .filter(saved_reasons::id.eq(&reason.id))
+            .filter(saved_reasons::organisation_id.eq(&reason.organisation_id)),
+    )
+    .set((
+        saved_reasons::step.eq(&reason.step),
+        saved_reasons::title.eq(&reason.title),
+        saved_reasons::body.eq(&reason.body),
+        saved_reasons::rule_codes.eq(&reason.rule_codes),
+        saved_reasons::updated_at.eq(reason.updated_at),
+    ))
+    .execute(conn)
+}
+
+pub fn delete_reason(conn: &mut DbConnection, org_id: &OrgId, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        saved_reasons::table
+            .filter(saved_reasons::id.eq(id))
+            .filter(saved_reasons::organisation_id.eq(org_id)),
+    )
+    .execute(conn)
+}
+
 /// How far an organisation has got with setting itself up: its rules, its moderators, and
 /// whether any case has been opened (each a look-up along an index of the organisation's).
 pub fn setup_progress(conn: &mut DbConnection, org_id: &OrgId) -> QueryResult<(bool, bool, bool)> {

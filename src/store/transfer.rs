@@ -27,6 +27,9 @@ pub struct OrgExport {
     /// The organisation's own log (absent from exports made before it existed).
     #[serde(default)]
     pub org_events: Vec<OrgEvent>,
+    /// Its saved reasons (absent from exports made before they existed).
+    #[serde(default)]
+    pub saved_reasons: Vec<SavedReason>,
 }
 
 /// Row counts of an export, for the report and the check after an import.
@@ -52,7 +55,8 @@ impl OrgExport {
                 + self.closed_days.len()
                 + self.case_tokens.len()
                 + self.case_alerts.len()
-                + self.org_events.len(),
+                + self.org_events.len()
+                + self.saved_reasons.len(),
         }
     }
 }
@@ -153,6 +157,11 @@ pub fn read_org(conn: &mut DbConnection, organisation: Organisation) -> QueryRes
             .select(OutboxRow::as_select())
             .load(conn)?,
         org_events,
+        saved_reasons: saved_reasons::table
+            .filter(saved_reasons::organisation_id.eq(&org_id))
+            .order(saved_reasons::id)
+            .select(SavedReason::as_select())
+            .load(conn)?,
         organisation,
     })
 }
@@ -239,6 +248,9 @@ pub fn write_org(conn: &mut DbConnection, data: &OrgExport, tick: &mut dyn FnMut
         };
         diesel::insert_into(org_events::table).values(&row).execute(conn)?;
     }
-    tick(data.outbox.len() % 100 + data.case_alerts.len() + data.org_events.len());
+    for r in &data.saved_reasons {
+        diesel::insert_into(saved_reasons::table).values(r).execute(conn)?;
+    }
+    tick(data.outbox.len() % 100 + data.case_alerts.len() + data.org_events.len() + data.saved_reasons.len());
     Ok(())
 }

@@ -42,7 +42,7 @@ fn see_other(location: &str) -> HttpResponse {
 
 /// A form's errors for its page (`errors` by field, `error_list` for the summary); each
 /// field's label starts its message.
-fn form_of(errors: &FieldErrors) -> Value {
+pub(super) fn form_of(errors: &FieldErrors) -> Value {
     const LABELS: &[(&str, &str)] = &[
         ("name", "The name"),
         ("secretary_email", "The secretary's email address"),
@@ -63,6 +63,10 @@ fn form_of(errors: &FieldErrors) -> Value {
         ("role", "The role"),
         ("password", "The password"),
         ("label", "The label"),
+        ("step", "The step"),
+        ("body", "The words"),
+        ("rule_codes", "The rules"),
+        ("confirm", "Are you sure?"),
         ("appeal_window_count", "How the appeal window is counted"),
         ("response_count", "How the response time is counted"),
         ("escalation_window_count", "How the escalation window is counted"),

@@ -366,6 +366,8 @@ async fn get_case(
 struct OutcomeBody {
     outcome: Option<String>,
     reasons: Option<String>,
+    /// A saved reason whose words are the reasons, when none are written.
+    reason_id: Option<String>,
 }
 
 async fn step(
@@ -386,6 +388,7 @@ async fn step(
             build,
             body.outcome.as_deref(),
             body.reasons.as_deref(),
+            body.reason_id.as_deref(),
             Utc::now(),
         )?;
         detail(conn, case, None)

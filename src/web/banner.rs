@@ -53,6 +53,8 @@ done! {
         "The public page shows it from now on.";
     PublicNoteSaved => "public-note", "Public note saved",
         "Case pages offer it in these words from now on.";
+    ReasonSaved => "reason", "Saved reason saved", "Forms for its step offer it from now on.";
+    ReasonRemoved => "reason-removed", "Saved reason removed", "";
     SignedOut => "signed-out", "You have signed out", "";
     SetUp => "set-up", "Redress is set up",
         "Sign in with the email address and password you chose.";

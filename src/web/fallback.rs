@@ -76,6 +76,8 @@ fn page_link_text(pattern: &str) -> Option<&'static str> {
         "/o/{slug}/accessibility" => "Go to the accessibility statement",
         "/staff/admin/accessibility" => "Go to the accessibility statement",
         "/staff/admin/public-note" => "Go to the public note",
+        "/staff/admin/reasons" => "Go to the saved reasons",
+        "/staff/admin/reasons/{id}" => "Go back to the saved reason",
         _ => return None,
     })
 }

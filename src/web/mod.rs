@@ -30,6 +30,7 @@ pub mod headers;
 pub mod pages;
 pub mod procedure;
 pub mod public;
+pub mod reasons;
 pub mod render;
 pub mod session;
 pub mod staff;
@@ -80,6 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(staff::routes)
         .configure(admin::routes)
         .configure(procedure::routes)
+        .configure(reasons::routes)
         .configure(assets::routes)
         // A page for every address no route takes (JSON under /api/), so nothing a browser
         // opens answers with an empty body.
@@ -88,7 +90,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Every route the server answers, as (lower-case method, path pattern).
 pub fn all_routes() -> Vec<(&'static str, &'static str)> {
-    [api::ROUTES, public::ROUTES, staff::ROUTES, admin::ROUTES, procedure::ROUTES, assets::ROUTES].concat()
+    [
+        api::ROUTES,
+        public::ROUTES,
+        staff::ROUTES,
+        admin::ROUTES,
+        procedure::ROUTES,
+        reasons::ROUTES,
+        assets::ROUTES,
+    ]
+    .concat()
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -119,6 +119,15 @@ fn the_whole_ladder_in_a_browser() {
     browser.assert_accessible("writing the accessibility statement");
     browser.goto(&app.url("/staff/admin/public-note"));
     browser.assert_accessible("wording the public note");
+    browser.goto(&app.url("/staff/admin/reasons"));
+    browser.submit("form[action='/staff/admin/reasons'] button[type=submit]");
+    error_state(&browser, "saving a reason with nothing in it");
+    browser.select("#step", "appeal_response");
+    browser.fill("#title", "Fair comment");
+    browser.fill("#body", "On reflection, fair comment.");
+    browser.submit("form[action='/staff/admin/reasons'] button[type=submit]");
+    assert_eq!(browser.text(".banner-heading"), "Saved reason saved");
+    browser.assert_accessible("the saved reasons");
     browser.goto(&app.url("/staff/admin/tokens"));
     browser.fill("#label", "browser script");
     browser.submit("form[action='/staff/admin/tokens'] button[type=submit]");
@@ -204,6 +213,13 @@ fn the_whole_ladder_in_a_browser() {
     browser.submit("form[action$='/response'] button[type=submit]");
     error_state(&browser, "the response form with errors");
     browser.check("#respond-uphold");
+    // A saved reason chosen from the list puts its words in the box, to be edited there.
+    browser.execute(
+        "const s = document.getElementById('reason_id'); s.selectedIndex = 1; s.dispatchEvent(new Event('change'));",
+        &[],
+    );
+    let inserted = browser.execute("return document.getElementById('reasons').value", &[]);
+    assert_eq!(inserted, serde_json::Value::String("On reflection, fair comment.".into()));
     browser.fill("#reasons", "Calling someone a crook is an accusation we cannot host.");
     browser.submit("form[action$='/response'] button[type=submit]");
     assert!(browser.source().contains("Appeal turned down; the removal stands"));

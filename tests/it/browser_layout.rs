@@ -365,6 +365,7 @@ fn every_page_reflows_from_320_px_to_desktop() {
         ("/staff/admin/log", "the organisation log"),
         ("/staff/admin/accessibility", "writing the accessibility statement"),
         ("/staff/admin/public-note", "wording the public note"),
+        ("/staff/admin/reasons", "saved reasons"),
         ("/orgs", "choosing an organisation"),
         ("/staff/cases/PEN-2099-9999", "the staff not-found page"),
     ] {

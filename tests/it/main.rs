@@ -30,6 +30,7 @@ mod migrations;
 mod plain_words;
 mod privacy;
 mod query_plans;
+mod saved_reasons;
 mod security;
 mod staff_web;
 mod transfer;

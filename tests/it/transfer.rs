@@ -70,6 +70,22 @@ fn export_and_import_move_the_whole_history() {
         &[("role", "moderator")],
     );
     assert_eq!(page.status, 303, "{}", page.body);
+    // The organisation's own words: a saved reason, the public note, the accessibility statement.
+    for (path, fields) in [
+        (
+            "/staff/admin/reasons",
+            vec![
+                ("step", "removal"),
+                ("title", "Insult"),
+                ("body", "It insults a member."),
+                ("rule_codes", "3a"),
+            ],
+        ),
+        ("/staff/admin/public-note", vec![("text", "Removed under {rules}: {procedure}")]),
+        ("/staff/admin/accessibility", vec![("text", "Our own statement.")]),
+    ] {
+        assert_eq!(admin.submit(path, path, &fields).status, 303, "{path}");
+    }
     app.wait_outbox_settled();
 
     let file = app.dir.path().join("penrith.json");
@@ -123,6 +139,9 @@ fn export_and_import_move_the_whole_history() {
     }
     assert_eq!(before, after);
     assert!(before["case_events"].as_array().unwrap().len() >= 6);
+    assert_eq!(before["saved_reasons"].as_array().unwrap().len(), 1);
+    assert_eq!(before["organisation"]["public_note"], "Removed under {rules}: {procedure}");
+    assert_eq!(before["organisation"]["accessibility_statement"], "Our own statement.");
 
     // The imported organisation works there: the calculator reads its settings and closure.
     let out = run(&["deadline", "--org", ORG, "--kind", "response", "--from", "2026-12-23T10:00:00Z"]);

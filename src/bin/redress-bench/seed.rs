@@ -140,6 +140,7 @@ pub fn removal_input(email: Option<&str>) -> RemovalInput {
                 .into(),
         ),
         notice_method: None,
+        reason_id: None,
     }
 }
 

@@ -107,6 +107,7 @@ pub fn staff_act(
     build: fn(Outcome) -> Action,
     outcome: Option<&str>,
     words: Option<&str>,
+    reason_id: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<CaseRow> {
     let case = find_case(conn, &staff.org, reference)?;
@@ -120,8 +121,13 @@ pub fn staff_act(
         return Err(WorkflowError::NotPermitted { actor, action: probe, kind: status.kind }.into());
     }
     let action = build(parse_outcome(outcome, Some(status.kind))?);
+    let step = match action {
+        Action::Decide(_) => crate::domain::ReasonStep::Decision,
+        _ => crate::services::reasons::answer_step(status.kind),
+    };
+    let words = crate::services::reasons::words_or_saved(conn, &staff.org, words, reason_id, step)?;
     let by = ActorRef::staff(staff, actor);
-    act(conn, svc, &case.id, action, &by, words, now)
+    act(conn, svc, &case.id, action, &by, words.as_deref(), now)
 }
 
 /// A moderator's request for more information on a case of their organisation.

@@ -26,6 +26,9 @@ pub struct RemovalInput {
     pub rule_codes: Option<Vec<String>>,
     pub explanation: Option<String>,
     pub notice_method: Option<String>,
+    /// A saved reason whose words explain the removal, when none are written.
+    #[serde(default)]
+    pub reason_id: Option<String>,
 }
 
 /// A complaint as the public form sends it.
@@ -137,14 +140,30 @@ fn insert_opened(
     Ok(case)
 }
 
+/// The removal's explanation: the words written, or the saved reason chosen.
+fn explanation_of(
+    conn: &mut DbConnection,
+    staff: &StaffContext,
+    input: &RemovalInput,
+) -> AppResult<Option<String>> {
+    super::super::reasons::words_or_saved(
+        conn,
+        &staff.org,
+        input.explanation.as_deref(),
+        input.reason_id.as_deref(),
+        crate::domain::ReasonStep::Removal,
+    )
+}
+
 pub fn record_removal(
     conn: &mut DbConnection,
     svc: &Services,
     staff: &StaffContext,
-    input: RemovalInput,
+    mut input: RemovalInput,
     now: DateTime<Utc>,
 ) -> AppResult<Opened> {
     let actor = staff.actor_for(CaseKind::Removal, None);
+    input.explanation = explanation_of(conn, staff, &input)?;
     let schedule = schedule_of(conn, &staff.org)?;
     let opening = domain::open(CaseKind::Removal, actor, now, &schedule)?;
 
@@ -242,10 +261,11 @@ pub fn preview_removal(
     conn: &mut DbConnection,
     svc: &Services,
     staff: &StaffContext,
-    input: RemovalInput,
+    mut input: RemovalInput,
     now: DateTime<Utc>,
 ) -> AppResult<crate::mail::RenderedEmail> {
     let actor = staff.actor_for(CaseKind::Removal, None);
+    input.explanation = explanation_of(conn, staff, &input)?;
     let opening = domain::open(CaseKind::Removal, actor, now, &schedule_of(conn, &staff.org)?)?;
     let mut c = Checker::new();
     let platform =

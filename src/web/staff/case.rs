@@ -33,6 +33,9 @@ pub(super) struct CaseView {
     paused: Option<PausedView>,
     can_respond: bool,
     can_decide: bool,
+    /// The organisation's saved reasons for the response and for the decision, when offered.
+    respond_reasons: Vec<crate::web::reasons::ReasonOption>,
+    decide_reasons: Vec<crate::web::reasons::ReasonOption>,
     separation_warning: bool,
     can_reissue_link: bool,
     party_email: Option<String>,
@@ -201,6 +204,17 @@ pub(super) fn case_view(
         let moderators = store::emails_with_role(conn, &org.id, Role::Moderator.as_str())?;
         separation_warning = moderators.iter().any(|m| *m != session.user.email);
     }
+    // Saved reasons are read only for a form the page offers.
+    let saved = |conn: &mut DbConnection, offered: bool, step| -> Result<Vec<_>, AppError> {
+        if !offered {
+            return Ok(vec![]);
+        }
+        let list = services::reasons::reasons_for(conn, org, step, &[])?;
+        Ok(list.into_iter().map(crate::web::reasons::ReasonOption::from).collect())
+    };
+    let respond_reasons =
+        saved(conn, !respond_outcomes.is_empty(), services::reasons::answer_step(status.kind))?;
+    let decide_reasons = saved(conn, !decide_outcomes.is_empty(), crate::domain::ReasonStep::Decision)?;
     let due = case.due_at.map(from_db_time);
     let can_reissue_link = [Role::Moderator, Role::Secretary, Role::Admin].iter().any(|r| session.has(*r));
     let party_email =
@@ -243,6 +257,8 @@ pub(super) fn case_view(
         }),
         can_respond: !respond_outcomes.is_empty(),
         can_decide: !decide_outcomes.is_empty(),
+        respond_reasons,
+        decide_reasons,
         separation_warning,
         can_reissue_link,
         party_email: party_email.clone(),
@@ -270,6 +286,7 @@ fn render_case(
         ("question", "The question"),
         ("note", "The note"),
         ("confirm", "Are you sure?"),
+        ("reason_id", "The saved reason"),
     ];
     let codes: Vec<&str> = view.case.rules.iter().map(|r| r.code.as_str()).collect();
     let public_note = view
@@ -351,13 +368,13 @@ async fn case_step(
     let result = db::run(&state.pool, move |conn| {
         let field = |k: &str| f.get(k).map(String::as_str);
         let now = Utc::now();
-        let (outcome, reasons) = (field("outcome"), field("reasons"));
+        let (outcome, reasons, saved) = (field("outcome"), field("reasons"), field("reason_id"));
         match step {
             Step::Respond => {
-                services::staff_act(conn, &svc, &staff, &r, Action::Respond, outcome, reasons, now)
+                services::staff_act(conn, &svc, &staff, &r, Action::Respond, outcome, reasons, saved, now)
             }
             Step::Decide => {
-                services::staff_act(conn, &svc, &staff, &r, Action::Decide, outcome, reasons, now)
+                services::staff_act(conn, &svc, &staff, &r, Action::Decide, outcome, reasons, saved, now)
             }
             Step::RequestInfo => services::request_info(conn, &svc, &staff, &r, field("question"), now),
             Step::Note => {

@@ -29,6 +29,7 @@ const REMOVAL_FIELDS: &[(&str, &str)] = &[
     ("notice_method", "How the notice is given"),
     ("rule_codes", "Rules"),
     ("explanation", "Your explanation"),
+    ("reason_id", "The saved reason"),
 ];
 
 /// The removal form as submitted: checkboxes arrive as `rule.<code>` fields.
@@ -46,11 +47,13 @@ fn removal_input(form: &HashMap<String, String>) -> RemovalInput {
         rule_codes: Some(codes),
         explanation: get("explanation"),
         notice_method: get("notice_method"),
+        reason_id: get("reason_id"),
     }
 }
 
 #[derive(serde::Serialize)]
 struct RemovalView<'a> {
+    saved_reasons: Vec<crate::web::reasons::ReasonOption>,
     rules: Vec<RuleChoice<'a>>,
     values: RemovalValues,
     preview: Option<Preview>,
@@ -92,7 +95,7 @@ fn removal_page(
     state: &AppState,
     session: &StaffSession,
     status: StatusCode,
-    conn_rules: Vec<store::PolicyRule>,
+    (conn_rules, saved): (Vec<store::PolicyRule>, Vec<store::SavedReason>),
     form: &HashMap<String, String>,
     errors: &FieldErrors,
     preview: Option<crate::mail::RenderedEmail>,
@@ -106,7 +109,22 @@ fn removal_page(
             checked: form.contains_key(&format!("rule.{}", r.code)),
         })
         .collect();
+    // The saved reasons for a removal, those that go with a rule ticked first.
+    let ticked: Vec<&str> = conn_rules
+        .iter()
+        .filter(|r| form.contains_key(&format!("rule.{}", r.code)))
+        .map(|r| r.code.as_str())
+        .collect();
+    let mut saved: Vec<store::SavedReason> =
+        saved.into_iter().filter(|r| r.step == crate::domain::ReasonStep::Removal.as_str()).collect();
+    saved.sort_by_key(|r| !r.rule_codes.split(' ').any(|c| ticked.contains(&c)));
     let value = |k: &str| form.get(k).cloned().unwrap_or_default();
+    // Shown again, a saved reason chosen with the box left empty is in the box, to be read in
+    // the preview's words and sent as they are.
+    let explanation = match (value("explanation").trim().is_empty(), form.get("reason_id")) {
+        (true, Some(id)) => saved.iter().find(|r| &r.id == id).map(|r| r.body.clone()).unwrap_or_default(),
+        _ => value("explanation"),
+    };
     let title = if errors.is_empty() { "Record a removal" } else { "Error: Record a removal" };
     staff_page(
         state,
@@ -115,6 +133,7 @@ fn removal_page(
         "staff/removal",
         title,
         RemovalView {
+            saved_reasons: saved.into_iter().map(crate::web::reasons::ReasonOption::from).collect(),
             rules,
             values: RemovalValues {
                 platform: value("platform"),
@@ -123,7 +142,7 @@ fn removal_page(
                 author_name: value("author_name"),
                 author_email: value("author_email"),
                 notice_method: value("notice_method"),
-                explanation: value("explanation"),
+                explanation,
             },
             preview: preview.map(|p| Preview { subject: p.subject, text: p.text }),
             max_text: validate::TEXT_MAX,
@@ -138,7 +157,11 @@ pub(super) async fn removal_form(state: web::Data<AppState>, Staff(session): Sta
         return staff_error(&state, &session, e);
     }
     let org_id = org_of(&session).id.clone();
-    match db::run(&state.pool, move |conn| Ok(store::rules_of(conn, &org_id)?)).await {
+    match db::run(&state.pool, move |conn| {
+        Ok((store::rules_of(conn, &org_id)?, store::reasons_of(conn, &org_id)?))
+    })
+    .await
+    {
         Ok(rules) => {
             removal_page(&state, &session, StatusCode::OK, rules, &HashMap::new(), &FieldErrors::new(), None)
         }
@@ -164,7 +187,7 @@ pub(super) async fn removal_submit(
     let svc = state.services.clone();
     let org_id = staff.org.id.clone();
     let result = db::run(&state.pool, move |conn| {
-        let rules = store::rules_of(conn, &org_id)?;
+        let rules = (store::rules_of(conn, &org_id)?, store::reasons_of(conn, &org_id)?);
         if send {
             let opened = services::record_removal(conn, &svc, &staff, input, Utc::now());
             Ok((rules, opened.map(|o| (Some(o.case.reference), o.private_link, None))))
