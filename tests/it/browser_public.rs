@@ -38,7 +38,7 @@ fn assert_error_summary(browser: &Browser, label: &str) {
 fn complaint_form_in_a_browser() {
     let Some(browser) = Browser::start() else { return };
     let app = TestApp::start();
-    app.setup();
+    let cast = app.setup();
 
     browser.goto(&app.url("/o/penrith/report"));
     assert!(browser.title().starts_with("Report content"), "{}", browser.title());
@@ -77,6 +77,24 @@ fn complaint_form_in_a_browser() {
     let to_mod = app.mail_to(MODERATOR, "Complaint received");
     assert!(to_mod.subject.contains(&reference), "{}", to_mod.subject);
     assert!(to_mod.body.contains("Robin Reporter") && to_mod.body.contains("It insults a volunteer"));
+
+    // Answered, taken to the committee and decided: the reporter's page opens with the
+    // decision, its reasons and that it is final.
+    let cases = format!("/api/v1/cases/{reference}");
+    let answer = json!({"outcome": "no_action", "reasons": "Robust, but within the rules."});
+    assert_eq!(app.api("POST", &format!("{cases}/response"), Some(&cast.moderator), Some(&answer)).0, 200);
+    let link = app.mail_to("robin@reporter.example", "our answer").link().unwrap();
+    app.post_form(&format!("{}/escalate", path_of(&link)), &[("case_for_committee", "Please look again.")]);
+    let decision = json!({"outcome": "remove", "reasons": "It names a volunteer; that is personal."});
+    assert_eq!(app.api("POST", &format!("{cases}/decision"), Some(&cast.committee), Some(&decision)).0, 200);
+    browser.goto(&link);
+    let panel = browser.text(".panel");
+    assert!(
+        panel.contains("The executive committee decided the reported content is to be removed"),
+        "{panel}"
+    );
+    assert!(panel.contains("It names a volunteer; that is personal.") && panel.contains("final"), "{panel}");
+    browser.assert_accessible("the reporter's page after the decision");
 }
 
 #[test]
