@@ -142,22 +142,6 @@ fn next_step(case: &CaseRow, org: &Organisation, party: Actor) -> String {
     }
 }
 
-/// The date a step taken now would set as its deadline, if the step is open to `party`.
-fn due_if(
-    status: &domain::CaseStatus,
-    action: Action,
-    party: Actor,
-    schedule: &domain::Schedule,
-    tz: chrono_tz::Tz,
-) -> Option<String> {
-    let step = domain::transition(status, action, party, Utc::now(), schedule).ok()?;
-    step.to.due.map(|d| long_date(d.at, tz))
-}
-
-fn allowed(status: &domain::CaseStatus, action: Action, party: Actor, schedule: &domain::Schedule) -> bool {
-    domain::transition(status, action, party, Utc::now(), schedule).is_ok()
-}
-
 /// The case behind a private link, and who holds it, named in the request's log line.
 fn case_for_link(conn: &mut crate::db::DbConnection, secret: &str) -> Result<(CaseRow, Actor), AppError> {
     let (case, party) = services::case_for_link(conn, secret)?;
@@ -207,6 +191,13 @@ fn build_page(
         _ => (None, None),
     };
     let outcome = case.outcome.as_deref().and_then(Outcome::parse);
+    // What each step would do if taken now: whether the party may take it, and the date it
+    // would set (shown beside its form).
+    let now = Utc::now();
+    let step = |action| domain::transition(&status, action, party, now, &schedule).ok();
+    let (appeal, escalate) = (step(Action::LodgeAppeal), step(Action::Escalate));
+    let due_of =
+        |t: &Option<domain::Transition>| t.as_ref().and_then(|t| t.to.due).map(|d| long_date(d.at, tz));
     let timeline = events
         .into_iter()
         .map(|e| TimelineItem {
@@ -231,8 +222,8 @@ fn build_page(
         next: next_step(&case, &org, party),
         reasons_label: reasons.as_ref().and(reasons_label),
         reasons,
-        appeal_answer_by: due_if(&status, Action::LodgeAppeal, party, &schedule, tz),
-        committee_by: due_if(&status, Action::Escalate, party, &schedule, tz),
+        appeal_answer_by: due_of(&appeal),
+        committee_by: due_of(&escalate),
         platform: case.platform.clone(),
         content_url: case.content_url.clone(),
         content_text: case.content_text.clone(),
@@ -245,12 +236,11 @@ fn build_page(
         rules: case.rules(),
         timeline,
         token: token.to_string(),
-        can_appeal: allowed(&status, Action::LodgeAppeal, party, &schedule),
-        can_escalate: allowed(&status, Action::Escalate, party, &schedule),
+        can_appeal: appeal.is_some(),
+        can_escalate: escalate.is_some(),
         // Before an appeal there is nothing to withdraw: the case closes by itself if none comes.
-        can_withdraw: status.state != CaseState::NoticeSent
-            && allowed(&status, Action::Withdraw, party, &schedule),
-        can_provide_info: allowed(&status, Action::ProvideInfo, party, &schedule),
+        can_withdraw: status.state != CaseState::NoticeSent && step(Action::Withdraw).is_some(),
+        can_provide_info: step(Action::ProvideInfo).is_some(),
         question: question.clone(),
         errors: form["errors"].take(),
         error_list: form["error_list"].take(),

@@ -130,10 +130,13 @@ struct StepValues {
     note: String,
 }
 
+/// `with_reasons`: read the saved reasons its forms offer (a page of many cases reads them once
+/// for all).
 pub(super) fn case_view(
     conn: &mut DbConnection,
     session: &StaffSession,
     case: &CaseRow,
+    with_reasons: bool,
 ) -> Result<CaseView, AppError> {
     let org = org_of(session);
     let tz = org.tz();
@@ -206,7 +209,7 @@ pub(super) fn case_view(
     }
     // Saved reasons are read only for a form the page offers.
     let saved = |conn: &mut DbConnection, offered: bool, step| -> Result<Vec<_>, AppError> {
-        if !offered {
+        if !offered || !with_reasons {
             return Ok(vec![]);
         }
         let list = services::reasons::reasons_for(conn, org, step, &[])?;
@@ -318,7 +321,7 @@ pub(super) async fn case_page(
     let s = session.clone();
     let result = db::run(&state.pool, move |conn| {
         let case = services::find_case(conn, org_of(&s), &reference)?;
-        case_view(conn, &s, &case)
+        case_view(conn, &s, &case, true)
     })
     .await;
     match result {
@@ -477,7 +480,7 @@ async fn finish_case_step(
             let s = session.clone();
             let view = db::run(&state.pool, move |conn| {
                 let case = services::find_case(conn, org_of(&s), &reference)?;
-                case_view(conn, &s, &case)
+                case_view(conn, &s, &case, true)
             })
             .await;
             match view {

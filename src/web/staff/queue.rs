@@ -392,6 +392,8 @@ pub(super) struct CommitteeQuery {
 #[derive(Serialize)]
 struct CommitteeView {
     cases: Vec<CaseView>,
+    /// The saved reasons for a decision, read once for every case on the page.
+    decide_reasons: Vec<crate::web::reasons::ReasonOption>,
     max_words: usize,
     next_page: Option<String>,
     first_page: Option<&'static str>,
@@ -450,12 +452,13 @@ pub(super) async fn committee(
             cursor.as_ref(),
             COMMITTEE_PAGE,
         )?;
-        let views = page.rows.iter().map(|c| case_view(conn, &s, c)).collect::<Result<Vec<_>, _>>()?;
-        Ok((views, page.next))
+        let views = page.rows.iter().map(|c| case_view(conn, &s, c, false)).collect::<Result<Vec<_>, _>>()?;
+        let reasons = services::reasons::reasons_for(conn, org, crate::domain::ReasonStep::Decision, &[])?;
+        Ok((views, reasons.into_iter().map(crate::web::reasons::ReasonOption::from).collect(), page.next))
     })
     .await;
     match result {
-        Ok((views, next)) => staff_page(
+        Ok((views, decide_reasons, next)) => staff_page(
             &state,
             &session,
             StatusCode::OK,
@@ -463,6 +466,7 @@ pub(super) async fn committee(
             "Escalated to the committee",
             CommitteeView {
                 cases: views,
+                decide_reasons,
                 max_words: validate::WORDS_MAX,
                 next_page: next.map(|c| format!("/staff/committee?cursor={}", c.encode())),
                 first_page: raw_cursor.map(|_| "/staff/committee"),
